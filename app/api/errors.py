@@ -1,0 +1,55 @@
+"""GraphQL side of errors: the ``userErrors`` type and masking of internal errors."""
+
+from __future__ import annotations
+
+import logging
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from app.errors import UserError
+from app.logs import request_id_var
+
+log = logging.getLogger("app.api")
+
+
+@strawberry.type(name="UserError")
+class UserErrorType:
+    """A problem the user can fix: which input field (path), what is wrong, a stable code."""
+
+    field: list[str] | None
+    message: str
+    code: str
+
+    @classmethod
+    def from_exc(cls, exc: UserError) -> UserErrorType:
+        return cls(field=exc.field, message=exc.message, code=exc.code)
+
+
+class PublicError(Exception):
+    """Raised by resolvers for errors that are safe to show as top-level GraphQL errors (auth)."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.extensions = {"code": code}
+
+
+def _is_public(error: GraphQLError) -> bool:
+    original = error.original_error
+    # GraphQLError originals are deliberate (permission classes raise them with their own code).
+    return original is None or isinstance(original, (PublicError, UserError, GraphQLError))
+
+
+class MaskInternalErrors(MaskErrors):
+    """Internal errors reach clients as one opaque message with the request id; the log has the rest."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda e: not _is_public(e), error_message="Internal server error")
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        rid = request_id_var.get()
+        log.error("internal GraphQL error: %s", error.message, exc_info=error.original_error)
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": rid}
+        return masked

@@ -1,0 +1,54 @@
+"""DataLoaders, one per relation, created per request so a list page runs a constant number of queries.
+
+Loaders that read tenant-owned rows filter by the caller's tenant: an id from another tenant loads None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from strawberry.dataloader import DataLoader
+
+from app.activity.models import ActivityEvent
+from tenants.models import ApiKey, Membership, User
+
+
+def _by_id(rows: Sequence[Any], keys: Sequence[int]) -> list[Any]:
+    found = {row.id: row for row in rows}
+    return [found.get(key) for key in keys]
+
+
+class Loaders:
+    def __init__(self, ctx) -> None:
+        self._ctx = ctx
+        self.user = self._make(self._users)
+        self.api_key = self._make(self._api_keys)
+        self.membership = self._make(self._memberships)
+        self.activity_event = self._make(self._activity_events)
+
+    @staticmethod
+    def _make(fn: Callable[[list[int]], Awaitable[list[Any]]]) -> DataLoader[int, Any]:
+        return DataLoader(load_fn=fn)
+
+    async def _control_rows(self, model, keys: list[int], *, tenant_scoped: bool) -> list[Any]:
+        query = select(model).where(model.id.in_(keys))
+        if tenant_scoped:
+            query = query.where(model.tenant_id == self._ctx.require_principal().tenant.id)
+        async with self._ctx.control_session() as session:
+            return _by_id((await session.scalars(query)).all(), keys)
+
+    async def _users(self, keys: list[int]) -> list[User | None]:
+        return await self._control_rows(User, keys, tenant_scoped=False)
+
+    async def _api_keys(self, keys: list[int]) -> list[ApiKey | None]:
+        return await self._control_rows(ApiKey, keys, tenant_scoped=True)
+
+    async def _memberships(self, keys: list[int]) -> list[Membership | None]:
+        return await self._control_rows(Membership, keys, tenant_scoped=True)
+
+    async def _activity_events(self, keys: list[int]) -> list[ActivityEvent | None]:
+        async with self._ctx.tenant_session() as session:
+            rows = (await session.scalars(select(ActivityEvent).where(ActivityEvent.id.in_(keys)))).all()
+        return _by_id(rows, keys)

@@ -1,0 +1,107 @@
+"""Relay helpers: keyset-paginated connections over SQLAlchemy queries, and global id decoding."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, TypeVar
+
+import strawberry
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry import relay
+
+from app.errors import UserError
+
+T = TypeVar("T")
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+
+
+def encode_cursor(key: int) -> str:
+    return base64.urlsafe_b64encode(f"c:{key}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+        kind, _, key = raw.partition(":")
+        if kind != "c":
+            raise ValueError
+        return int(key)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError("INVALID_CURSOR", "cursor is not valid", "after") from exc
+
+
+def decode_node_id(gid: strawberry.ID | str, type_name: str, field: str = "id") -> int | None:
+    """The database id inside a global id of the expected type, or None (treated as not found)."""
+    try:
+        parsed = relay.GlobalID.from_id(str(gid))
+    except Exception:
+        return None
+    if parsed.type_name != type_name:
+        return None
+    try:
+        return int(parsed.node_id)
+    except ValueError:
+        return None
+
+
+async def paginate(
+    session: AsyncSession,
+    query: Select,
+    key_column: Any,
+    to_node,
+    *,
+    first: int | None,
+    after: str | None,
+    newest_first: bool = True,
+) -> relay.Connection[Any]:
+    """Keyset pagination on a unique, monotonically assigned column (ids), newest first by default.
+
+    One SQL statement per page; ``first`` is capped at MAX_PAGE.
+    """
+    if first is not None and (first < 0 or first > MAX_PAGE):
+        raise UserError("INVALID_PAGE_SIZE", f"first must be between 0 and {MAX_PAGE}", "first")
+    limit = DEFAULT_PAGE if first is None else first
+    if after:
+        key = decode_cursor(after)
+        query = query.where(key_column < key if newest_first else key_column > key)
+    query = query.order_by(key_column.desc() if newest_first else key_column.asc()).limit(limit + 1)
+    rows = list((await session.scalars(query)).all())
+    has_next = len(rows) > limit
+    rows = rows[:limit]
+    edges = [relay.Edge(node=to_node(row), cursor=encode_cursor(_key(row, key_column))) for row in rows]
+    return relay.Connection(
+        edges=edges,
+        page_info=relay.PageInfo(
+            has_next_page=has_next,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
+
+
+def _key(row: Any, key_column: Any) -> int:
+    return getattr(row, key_column.key)
+
+
+def int_ids(node_ids) -> list[int | None]:
+    out: list[int | None] = []
+    for raw in node_ids:
+        try:
+            out.append(int(raw))
+        except (TypeError, ValueError):
+            out.append(None)
+    return out
+
+
+async def load_nodes(info, loader, node_ids, scope: str, build):
+    """Shared resolve_nodes body: nothing for callers without the scope, None for foreign ids."""
+    principal = info.context.principal
+    ids = int_ids(node_ids)
+    if principal is None or scope not in principal.scopes:
+        return [None] * len(ids)
+    rows = await loader.load_many([i for i in ids if i is not None])
+    by_id = {row.id: row for row in rows if row is not None}
+    return [build(by_id[i]) if i in by_id else None for i in ids]

@@ -1,0 +1,163 @@
+"""Engines and the ONE way to get a session: ``control_session()`` and ``tenant_session(tenant)``.
+
+Tenant tables are declared in the placeholder schema ``tenant``; a tenant session maps it onto the
+tenant's real schema with ``schema_translate_map``. That map does not touch ``text()`` SQL, so raw SQL
+inside tenant code must not name schemas itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from app.config import get_settings
+
+CONTROL_SCHEMA = "control"
+TENANT_PLACEHOLDER = "tenant"
+SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{2,39}$")
+
+_NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class ControlBase(DeclarativeBase):
+    """Tables of the shared control schema."""
+
+    metadata = MetaData(schema=CONTROL_SCHEMA, naming_convention=_NAMING)
+
+
+class TenantBase(DeclarativeBase):
+    """Tables that exist once per tenant schema (declared under the placeholder schema)."""
+
+    metadata = MetaData(schema=TENANT_PLACEHOLDER, naming_convention=_NAMING)
+
+
+@dataclass(frozen=True)
+class TenantRef:
+    """What a session needs to know about a tenant: its id and its (derived, validated) schema."""
+
+    id: int
+    schema_name: str
+
+
+def schema_for_slug(slug: str) -> str:
+    """Derive the schema name from a validated slug; never take a schema name from input."""
+    if not SLUG_RE.match(slug):
+        raise ValueError(f"invalid tenant slug: {slug!r}")
+    return f"t_{slug}"
+
+
+def async_url(url: str) -> str:
+    """Turn a plain ``postgresql://`` URL into SQLAlchemy's asyncpg form."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme in ("postgres", "postgresql"):
+        scheme = "postgresql+asyncpg"
+    return urlunsplit((scheme, *parts[1:]))
+
+
+def plain_url(url: str) -> str:
+    """The ``postgresql://`` form asyncpg.connect() understands."""
+    parts = urlsplit(url)
+    return urlunsplit(("postgresql", *parts[1:]))
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+class Database:
+    """One engine (one pool) per process; tenant engines are cheap option-views over it."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, statement_cache_size: int | None = None):
+        cache = get_settings().statement_cache_size if statement_cache_size is None else statement_cache_size
+        self.url = url
+        # Every tenant × query is a distinct SQL text for asyncpg (the schema is rendered into it), so
+        # both prepared-statement caches are sized from settings; bench/tenants.py measures the effect.
+        self.engine: AsyncEngine = create_async_engine(
+            async_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=False,
+            connect_args={
+                "statement_cache_size": cache,
+                "prepared_statement_cache_size": cache,
+                "server_settings": {"application_name": "order-hub"},
+            },
+        )
+        self._control = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._tenant_makers: dict[str, async_sessionmaker[AsyncSession]] = {}
+
+    def _tenant_maker(self, schema: str) -> async_sessionmaker[AsyncSession]:
+        maker = self._tenant_makers.get(schema)
+        if maker is None:
+            engine = self.engine.execution_options(schema_translate_map={TENANT_PLACEHOLDER: schema})
+            maker = self._tenant_makers[schema] = async_sessionmaker(engine, expire_on_commit=False)
+        return maker
+
+    @asynccontextmanager
+    async def control_session(self) -> AsyncIterator[AsyncSession]:
+        """A session on the control schema, in one transaction committed on success."""
+        async with self._control() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def tenant_session(self, tenant: TenantRef) -> AsyncIterator[AsyncSession]:
+        """A session whose tenant tables resolve into ``tenant.schema_name``; control tables stay
+        reachable in the same transaction (the outbox lives there)."""
+        async with self._tenant_maker(tenant.schema_name)() as session, session.begin():
+            yield session
+
+    def forget_tenant(self, schema: str) -> None:
+        self._tenant_makers.pop(schema, None)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+_db: Database | None = None
+
+
+def init_db(url: str | None = None, **kwargs) -> Database:
+    """Create the process-wide Database (idempotent for the same URL)."""
+    global _db
+    url = url or get_settings().database_url
+    if not url:
+        raise RuntimeError("OMS_DATABASE_URL is not set (run `oms dev` for the embedded default)")
+    if _db is None or _db.url != url:
+        _db = Database(url, **kwargs)
+    return _db
+
+
+def get_db() -> Database:
+    if _db is None:
+        return init_db()
+    return _db
+
+
+async def close_db() -> None:
+    global _db
+    if _db is not None:
+        await _db.dispose()
+        _db = None
+
+
+def control_session():
+    return get_db().control_session()
+
+
+def tenant_session(tenant: TenantRef):
+    return get_db().tenant_session(tenant)

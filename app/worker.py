@@ -1,0 +1,70 @@
+"""arq WorkerSettings: job functions, the outbox relay, start-up and shut-down.
+
+Every job is reached only through the outbox (``app.outbox.enqueue``) and must be idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from arq import func
+from arq.worker import Worker
+
+from app.activity.jobs import tenant_provisioned
+from app.config import get_settings
+from app.db import close_db, init_db
+from app.logs import configure_logging
+from app.outbox import run_relay
+from app.redis import redis_settings
+
+log = logging.getLogger("app.worker")
+
+FUNCTIONS = [func(tenant_provisioned, name="tenant_provisioned", max_tries=10)]
+
+
+async def startup(ctx: dict) -> None:
+    ctx["db"] = db = init_db()
+    ctx["relay_stop"] = stop = asyncio.Event()
+    ctx["relay"] = asyncio.create_task(
+        run_relay(db, ctx["redis"], queue_name=get_settings().queue_name, stop=stop), name="outbox-relay"
+    )
+
+
+async def shutdown(ctx: dict) -> None:
+    ctx["relay_stop"].set()
+    await ctx["relay"]
+    await close_db()
+
+
+class WorkerSettings:
+    """arq settings; Redis and the queue name come from OMS_* at run time (see make_worker)."""
+
+    functions = FUNCTIONS
+    on_startup = startup
+    on_shutdown = shutdown
+    max_jobs = 20
+    job_timeout = 300
+    keep_result = 3600  # while a result is kept, re-enqueueing the same outbox id is refused by arq
+
+
+def make_worker(*, burst: bool = False, handle_signals: bool = True, **overrides) -> Worker:
+    settings = get_settings()
+    return Worker(
+        functions=WorkerSettings.functions,
+        on_startup=startup,
+        on_shutdown=shutdown,
+        redis_settings=redis_settings(),
+        queue_name=settings.queue_name,
+        max_jobs=WorkerSettings.max_jobs,
+        job_timeout=WorkerSettings.job_timeout,
+        keep_result=WorkerSettings.keep_result,
+        burst=burst,
+        handle_signals=handle_signals,
+        **overrides,
+    )
+
+
+def run_worker(burst: bool = False) -> None:
+    configure_logging()
+    make_worker(burst=burst).run()
