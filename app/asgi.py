@@ -40,7 +40,9 @@ class RequestContextMiddleware:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = incoming if 0 < len(incoming) <= 64 and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+        rid = (
+            incoming if 0 < len(incoming) <= 64 and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+        )
         token = request_id_var.set(rid)
         route = _route_label(scope)
         start = time.perf_counter()
@@ -60,17 +62,34 @@ class RequestContextMiddleware:
         except Exception:
             log.exception("unhandled error")
             if not started:
-                body = JSONResponse({"errors": [{"message": "Internal server error",
-                                                 "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": rid}}]},
-                                    500)
+                body = JSONResponse(
+                    {
+                        "errors": [
+                            {
+                                "message": "Internal server error",
+                                "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": rid},
+                            }
+                        ]
+                    },
+                    500,
+                )
                 await body(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(scope["method"], route).observe(elapsed)
-            log.info("%s %s %s", scope["method"], scope["path"], status,
-                     extra={"method": scope["method"], "path": scope["path"], "status": status,
-                            "duration_ms": round(elapsed * 1000, 2)})
+            log.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
             request_id_var.reset(token)
 
 

@@ -52,8 +52,12 @@ async def _tenant_create(args) -> int:
     password = args.password or os.environ.get("OMS_OWNER_PASSWORD") or getpass.getpass("owner password: ")
     try:
         tenant, _ = await service.signup(
-            _db(), organization=args.organization or args.name or args.slug, tenant_name=args.name or args.slug,
-            slug=args.slug, email=args.owner_email, password=password,
+            _db(),
+            organization=args.organization or args.name or args.slug,
+            tenant_name=args.name or args.slug,
+            slug=args.slug,
+            email=args.owner_email,
+            password=password,
         )
     except UserError as exc:
         print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
@@ -75,7 +79,9 @@ async def _tenant_list() -> int:
         await close_db()
     print(f"{'id':>5}  {'slug':<30} {'schema':<34} {'status':<12} created")
     for t in tenants:
-        print(f"{t.id:>5}  {t.slug:<30} {t.schema_name:<34} {t.status.value:<12} {t.created_at:%Y-%m-%d %H:%M}")
+        print(
+            f"{t.id:>5}  {t.slug:<30} {t.schema_name:<34} {t.status.value:<12} {t.created_at:%Y-%m-%d %H:%M}"
+        )
     return 0
 
 
@@ -84,11 +90,6 @@ async def _tenant_drop(args) -> int:
     from app.errors import UserError
     from tenants import service
 
-    if not args.yes:
-        answer = input(f"Drop tenant {args.slug!r} and ALL its data? type the slug to confirm: ")
-        if answer.strip() != args.slug:
-            print("aborted")
-            return 1
     try:
         await service.drop_tenant(_db(), args.slug)
     except UserError as exc:
@@ -173,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_tenant_create(args))
     if args.tenant_command == "list":
         return asyncio.run(_tenant_list())
+    if not args.yes:
+        answer = input(f"Drop tenant {args.slug!r} and ALL its data? Type the slug to confirm: ")
+        if answer.strip() != args.slug:
+            print("aborted")
+            return 1
     return asyncio.run(_tenant_drop(args))
 
 

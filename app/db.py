@@ -85,7 +85,7 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, statement_cache_size: int | None = None):
         cache = get_settings().statement_cache_size if statement_cache_size is None else statement_cache_size
         self.url = url
-        # Every tenant × query is a distinct SQL text for asyncpg (the schema is rendered into it), so
+        # Every tenant x query is a distinct SQL text for asyncpg (the schema is rendered into it), so
         # both prepared-statement caches are sized from settings; bench/tenants.py measures the effect.
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import ControlBase
 
 
-class InboxStatus(str, enum.Enum):
+class InboxStatus(enum.StrEnum):
     received = "received"
     processed = "processed"
     failed = "failed"
@@ -55,7 +55,9 @@ async def store(
     status: InboxStatus = InboxStatus.received,
     error: str | None = None,
 ) -> InboxMessage:
-    clean = {k.lower(): ("<redacted>" if k.lower() in _SECRET_HEADERS else v) for k, v in (headers or {}).items()}
+    clean = {
+        k.lower(): ("<redacted>" if k.lower() in _SECRET_HEADERS else v) for k, v in (headers or {}).items()
+    }
     msg = InboxMessage(
         source=source, body=body, headers=clean, tenant_id=tenant_id, status=status, error=error, attempts=0
     )

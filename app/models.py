@@ -1,6 +1,6 @@
 """Imports every table module so both metadata objects are complete (for alembic and tests)."""
 
-import app.activity.models  # noqa: F401
-import app.inbox  # noqa: F401
+import app.activity.models
+import app.inbox
 import app.outbox  # noqa: F401
 import tenants.models  # noqa: F401

@@ -10,12 +10,25 @@ natural idempotency key).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime
 from typing import Any
 
 from arq.connections import ArqRedis
-from sqlalchemy import BigInteger, DateTime, Identity, Index, Integer, String, Text, func, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -115,7 +128,5 @@ async def run_relay(
             log.exception("outbox relay failed; retrying")
             n = 0
         if n == 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=idle_s)
-            except TimeoutError:
-                pass

@@ -24,8 +24,15 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.owner: frozenset(ALL_SCOPES),
     Role.admin: frozenset(ALL_SCOPES),
     Role.operator: frozenset(
-        ("tenant:read", "orders:read", "orders:write", "inventory:read", "inventory:write", "catalog:read",
-         "catalog:write")
+        (
+            "tenant:read",
+            "orders:read",
+            "orders:write",
+            "inventory:read",
+            "inventory:write",
+            "catalog:read",
+            "catalog:write",
+        )
     ),
     Role.finance: frozenset(("tenant:read", "orders:read", "finance:read", "finance:write")),
     Role.viewer: frozenset(READ_SCOPES),
@@ -113,9 +120,9 @@ async def principal_from_api_key(db: Database, key: str) -> Principal:
     async with db.control_session() as session:
         row = (
             await session.execute(
-                select(ApiKey.id, ApiKey.tenant_id, ApiKey.secret_hash, ApiKey.scopes, ApiKey.revoked_at).where(
-                    ApiKey.prefix == prefix
-                )
+                select(
+                    ApiKey.id, ApiKey.tenant_id, ApiKey.secret_hash, ApiKey.scopes, ApiKey.revoked_at
+                ).where(ApiKey.prefix == prefix)
             )
         ).first()
         if row is None or not api_key_matches(secret, row.secret_hash) or row.revoked_at is not None:
@@ -128,7 +135,9 @@ async def principal_from_api_key(db: Database, key: str) -> Principal:
     return Principal(ref, frozenset(row.scopes), api_key_id=row.id, slug=slug)
 
 
-async def authenticate(db: Database, authorization: str | None, api_key: str | None = None) -> Principal | None:
+async def authenticate(
+    db: Database, authorization: str | None, api_key: str | None = None
+) -> Principal | None:
     """None when no credential was sent; InvalidToken when one was sent and is bad."""
     if api_key:
         return await principal_from_api_key(db, api_key)

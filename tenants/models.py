@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.db import ControlBase
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     owner = "owner"
     admin = "admin"
     operator = "operator"
@@ -29,7 +29,7 @@ class Role(str, enum.Enum):
     viewer = "viewer"
 
 
-class TenantStatus(str, enum.Enum):
+class TenantStatus(enum.StrEnum):
     provisioning = "provisioning"
     active = "active"
     suspended = "suspended"
@@ -49,7 +49,9 @@ class Organization(ControlBase):
 class Tenant(ControlBase):
     __tablename__ = "tenants"
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     schema_name: Mapped[str] = mapped_column(String(63), unique=True)

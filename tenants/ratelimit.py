@@ -15,7 +15,10 @@ async def check_login(redis, email: str, ip: str) -> None:
     settings = get_settings()
     by_email, by_ip = await redis.mget(_keys(email, ip))
     # An address gets more room than one account: offices share an address.
-    if int(by_email or 0) >= settings.login_max_failures or int(by_ip or 0) >= settings.login_max_failures * 4:
+    if (
+        int(by_email or 0) >= settings.login_max_failures
+        or int(by_ip or 0) >= settings.login_max_failures * 4
+    ):
         raise UserError(
             "TOO_MANY_ATTEMPTS",
             f"too many failed sign-ins; try again in {settings.login_window_s // 60} minutes",

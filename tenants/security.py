@@ -63,7 +63,14 @@ class InvalidToken(Exception):
 def issue_access_token(user_id: int, tenant_id: int, role: str, ttl_s: int | None = None) -> str:
     now = int(time.time())
     ttl = get_settings().access_token_ttl_s if ttl_s is None else ttl_s
-    claims = {"sub": str(user_id), "tid": tenant_id, "role": role, "iat": now, "exp": now + ttl, "typ": "access"}
+    claims = {
+        "sub": str(user_id),
+        "tid": tenant_id,
+        "role": role,
+        "iat": now,
+        "exp": now + ttl,
+        "typ": "access",
+    }
     return jwt.encode({"alg": ACCESS_ALG}, claims, _key())
 
 
@@ -77,7 +84,9 @@ def decode_access_token(token: str) -> AccessClaims:
         decoded = jwt.decode(token, _key(), algorithms=[ACCESS_ALG])
         _REGISTRY.validate(decoded.claims)
         claims = decoded.claims
-        return AccessClaims(user_id=int(claims["sub"]), tenant_id=int(claims["tid"]), role=str(claims["role"]))
+        return AccessClaims(
+            user_id=int(claims["sub"]), tenant_id=int(claims["tid"]), role=str(claims["role"])
+        )
     except (JoseError, KeyError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from exc
 

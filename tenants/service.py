@@ -75,15 +75,18 @@ async def provision_tenant(session: AsyncSession, organization_id: int, slug: st
     schema = schema_for_slug(slug)
     if await session.scalar(select(Tenant.id).where(Tenant.slug == slug)):
         raise UserError("SLUG_TAKEN", f"the slug {slug!r} is already taken", "slug")
-    tenant = Tenant(organization_id=organization_id, slug=slug, name=name or slug, schema_name=schema,
-                    status=TenantStatus.active)
+    tenant = Tenant(
+        organization_id=organization_id,
+        slug=slug,
+        name=name or slug,
+        schema_name=schema,
+        status=TenantStatus.active,
+    )
     session.add(tenant)
     await session.flush()
     conn = await session.connection()
     await upgrade_tenant(conn, schema)
-    await enqueue(
-        session, "tenant_provisioned", tenant_id=tenant.id, schema_name=schema, slug=slug
-    )
+    await enqueue(session, "tenant_provisioned", tenant_id=tenant.id, schema_name=schema, slug=slug)
     return tenant
 
 
@@ -97,7 +100,9 @@ async def signup(
     try:
         async with db.control_session() as session:
             if await session.scalar(select(User.id).where(User.email == email)):
-                raise UserError("EMAIL_TAKEN", "an account with this email already exists; sign in instead", "email")
+                raise UserError(
+                    "EMAIL_TAKEN", "an account with this email already exists; sign in instead", "email"
+                )
             org = Organization(name=(organization or tenant_name or slug).strip()[:200])
             session.add(org)
             await session.flush()
@@ -113,7 +118,9 @@ async def signup(
     return tenant, tokens
 
 
-async def _issue_tokens(session: AsyncSession, user_id: int, tenant_id: int, role: Role, family: str) -> Tokens:
+async def _issue_tokens(
+    session: AsyncSession, user_id: int, tenant_id: int, role: Role, family: str
+) -> Tokens:
     settings = get_settings()
     refresh = new_refresh_token()
     session.add(
@@ -134,7 +141,9 @@ async def _issue_tokens(session: AsyncSession, user_id: int, tenant_id: int, rol
     )
 
 
-async def login(db: Database, redis, *, email: str, password: str, tenant_slug: str | None, ip: str) -> Tokens:
+async def login(
+    db: Database, redis, *, email: str, password: str, tenant_slug: str | None, ip: str
+) -> Tokens:
     """Password sign-in into one of the user's tenants (the only one, or the slug given)."""
     email = normalise_email(email)
     await ratelimit.check_login(redis, email, ip)
@@ -164,8 +173,9 @@ async def login(db: Database, redis, *, email: str, password: str, tenant_slug: 
 
 async def refresh(db: Database, token: str) -> Tokens:
     """Rotate a refresh token. Presenting an already-used token revokes its whole family."""
-    invalid = UserError("INVALID_REFRESH_TOKEN", "refresh token is invalid or expired; sign in again",
-                        "refreshToken")
+    invalid = UserError(
+        "INVALID_REFRESH_TOKEN", "refresh token is invalid or expired; sign in again", "refreshToken"
+    )
     async with db.control_session() as session:
         row = await session.scalar(
             select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(token)).with_for_update()
@@ -210,12 +220,20 @@ async def create_api_key(
     if unknown or not scopes:
         raise UserError(
             "INVALID_SCOPE",
-            f"unknown scopes {unknown}; choose from {', '.join(ALL_SCOPES)}" if unknown else "give at least one scope",
+            f"unknown scopes {unknown}; choose from {', '.join(ALL_SCOPES)}"
+            if unknown
+            else "give at least one scope",
             "scopes",
         )
     key, prefix, secret_hash = new_api_key()
-    row = ApiKey(tenant_id=tenant_id, name=name, prefix=prefix, secret_hash=secret_hash,
-                 scopes=sorted(set(scopes)), created_by=created_by)
+    row = ApiKey(
+        tenant_id=tenant_id,
+        name=name,
+        prefix=prefix,
+        secret_hash=secret_hash,
+        scopes=sorted(set(scopes)),
+        created_by=created_by,
+    )
     session.add(row)
     await session.flush()
     return row, key

@@ -127,15 +127,24 @@ class GraphQLClient:
     def __init__(self, http: httpx.AsyncClient):
         self.http = http
 
-    async def raw(self, query: str, variables: dict | None = None, *, token: str | None = None,
-                  api_key: str | None = None, headers: dict | None = None) -> httpx.Response:
+    async def raw(
+        self,
+        query: str,
+        variables: dict | None = None,
+        *,
+        token: str | None = None,
+        api_key: str | None = None,
+        headers: dict | None = None,
+    ) -> httpx.Response:
         h = {"accept": "application/graphql-response+json"}
         if token:
             h["authorization"] = f"Bearer {token}"
         if api_key:
             h["x-api-key"] = api_key
         h.update(headers or {})
-        return await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=h)
+        return await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=h
+        )
 
     async def __call__(self, query: str, variables: dict | None = None, **kw) -> dict:
         """Returns ``data``; fails the test on any top-level error."""
@@ -179,17 +188,37 @@ def make_tenant(gql):
     async def make(prefix: str = "t") -> TenantCtx:
         slug = f"{prefix}_{secrets.token_hex(4)}"
         email, password = f"owner@{slug}.example.com", "correct horse battery"
-        data = await gql(SIGNUP, {"input": {"organization": f"{slug} group", "tenantName": slug.upper(),
-                                            "slug": slug, "email": email, "password": password}})
+        data = await gql(
+            SIGNUP,
+            {
+                "input": {
+                    "organization": f"{slug} group",
+                    "tenantName": slug.upper(),
+                    "slug": slug,
+                    "email": email,
+                    "password": password,
+                }
+            },
+        )
         result = data["signup"]
         assert result["userErrors"] == [], result
         from tenants.auth import ALL_SCOPES
 
-        key = await gql(CREATE_KEY, {"input": {"name": "back office", "scopes": list(ALL_SCOPES)}},
-                        token=result["accessToken"])
+        key = await gql(
+            CREATE_KEY,
+            {"input": {"name": "back office", "scopes": list(ALL_SCOPES)}},
+            token=result["accessToken"],
+        )
         assert key["createApiKey"]["userErrors"] == []
-        return TenantCtx(slug, result["tenant"]["id"], email, password, result["accessToken"],
-                         result["refreshToken"], key["createApiKey"]["key"])
+        return TenantCtx(
+            slug,
+            result["tenant"]["id"],
+            email,
+            password,
+            result["accessToken"],
+            result["refreshToken"],
+            key["createApiKey"]["key"],
+        )
 
     return make
 

@@ -18,8 +18,15 @@ REVOKE = """mutation($input: RevokeApiKeyInput!) {
 
 
 def _signup_input(slug: str, email: str | None = None, password: str = "correct horse battery") -> dict:
-    return {"input": {"organization": "Group", "tenantName": "Brand", "slug": slug,
-                      "email": email or f"o@{slug}.example.com", "password": password}}
+    return {
+        "input": {
+            "organization": "Group",
+            "tenantName": "Brand",
+            "slug": slug,
+            "email": email or f"o@{slug}.example.com",
+            "password": password,
+        }
+    }
 
 
 async def test_signup_provisions_schema_and_signs_owner_in(gql, db):
@@ -36,15 +43,31 @@ async def test_signup_provisions_schema_and_signs_owner_in(gql, db):
     async with db.engine.connect() as conn:
         from sqlalchemy import text
 
-        tables = (await conn.execute(text(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 't_acme_shoes'"))).scalars().all()
+        tables = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT table_name FROM information_schema.tables WHERE table_schema = 't_acme_shoes'"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert {"activity_events", "alembic_version"} <= set(tables)
 
 
 @pytest.mark.parametrize(
     ("slug", "code"),
-    [("a;drop schema control", "INVALID_SLUG"), ("ab", "INVALID_SLUG"), ("Upper", "INVALID_SLUG"),
-     ("1abc", "INVALID_SLUG"), ("x" * 41, "INVALID_SLUG"), ("control", "INVALID_SLUG"), ("pg_catalog", "INVALID_SLUG")],
+    [
+        ("a;drop schema control", "INVALID_SLUG"),
+        ("ab", "INVALID_SLUG"),
+        ("Upper", "INVALID_SLUG"),
+        ("1abc", "INVALID_SLUG"),
+        ("x" * 41, "INVALID_SLUG"),
+        ("control", "INVALID_SLUG"),
+        ("pg_catalog", "INVALID_SLUG"),
+    ],
 )
 async def test_signup_rejects_bad_slugs(gql, slug, code):
     data = (await gql(SIGNUP, _signup_input(slug, email="bad@example.com")))["signup"]
@@ -67,22 +90,27 @@ async def test_duplicate_signup_is_a_user_error_and_changes_nothing(gql, tenant_
     from sqlalchemy import text
 
     async with db.engine.connect() as conn:
-        exists = await conn.scalar(text("SELECT count(*) FROM pg_namespace WHERE nspname = 't_other_brand_x'"))
+        exists = await conn.scalar(
+            text("SELECT count(*) FROM pg_namespace WHERE nspname = 't_other_brand_x'")
+        )
     assert exists == 0, "a failed signup must not leave a schema behind"
 
 
 async def test_concurrent_duplicate_signups_create_one_tenant(gql):
     import asyncio
 
-    results = await asyncio.gather(*[gql(SIGNUP, _signup_input("race_brand", email=f"r{i}@example.com"))
-                                     for i in range(4)])
+    results = await asyncio.gather(
+        *[gql(SIGNUP, _signup_input("race_brand", email=f"r{i}@example.com")) for i in range(4)]
+    )
     ok = [r for r in results if not r["signup"]["userErrors"]]
     assert len(ok) == 1
     assert all(r["signup"]["userErrors"][0]["code"] == "SLUG_TAKEN" for r in results if r not in ok)
 
 
 async def test_login_refresh_rotation_and_reuse_detection(gql, tenant_a):
-    login = (await gql(LOGIN, {"input": {"email": tenant_a.email.upper(), "password": tenant_a.password}}))["login"]
+    login = (await gql(LOGIN, {"input": {"email": tenant_a.email.upper(), "password": tenant_a.password}}))[
+        "login"
+    ]
     assert login["userErrors"] == [] and login["expiresIn"] > 0
     first = (await gql(REFRESH, {"input": {"refreshToken": login["refreshToken"]}}))["refreshToken"]
     assert first["userErrors"] == [] and first["refreshToken"] != login["refreshToken"]
@@ -138,8 +166,9 @@ async def test_anonymous_caller_is_unauthenticated_not_crashing(gql):
 
 
 async def test_api_key_scopes_revocation_and_last_used(gql, tenant_a):
-    created = (await gql(CREATE_KEY, {"input": {"name": "reader", "scopes": ["tenant:read"]}},
-                         token=tenant_a.token))["createApiKey"]
+    created = (
+        await gql(CREATE_KEY, {"input": {"name": "reader", "scopes": ["tenant:read"]}}, token=tenant_a.token)
+    )["createApiKey"]
     key, key_id = created["key"], created["apiKey"]["id"]
     assert key.startswith("oms_")
     viewer = (await gql(VIEWER, api_key=key))["viewer"]
@@ -159,7 +188,10 @@ async def test_api_key_scopes_revocation_and_last_used(gql, tenant_a):
 
 
 async def test_api_key_with_unknown_scope_is_rejected(gql, tenant_a):
-    res = (await gql(CREATE_KEY, {"input": {"name": "x", "scopes": ["orders:read", "root"]}},
-                     token=tenant_a.token))["createApiKey"]
+    res = (
+        await gql(
+            CREATE_KEY, {"input": {"name": "x", "scopes": ["orders:read", "root"]}}, token=tenant_a.token
+        )
+    )["createApiKey"]
     assert res["key"] is None
     assert [(e["code"], e["field"]) for e in res["userErrors"]] == [("INVALID_SCOPE", ["scopes"])]

@@ -20,4 +20,6 @@ class ActivityEvent(TenantBase):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     # Lets a job that runs twice record its event once.
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )

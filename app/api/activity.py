@@ -29,17 +29,25 @@ class ActivityEventNode(relay.Node):
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
-        return await load_nodes(info, info.context.loaders.activity_event, node_ids, "tenant:read", cls.from_row)
+        return await load_nodes(
+            info, info.context.loaders.activity_event, node_ids, "tenant:read", cls.from_row
+        )
 
 
 @strawberry.type
 class ActivityQueries:
-    @strawberry.field(permission_classes=requires("tenant:read"), description="The account log, newest first.")
+    @strawberry.field(
+        permission_classes=requires("tenant:read"), description="The account log, newest first."
+    )
     async def activity(
         self, info: Info, first: int | None = None, after: str | None = None, kind: str | None = None
     ) -> relay.Connection[ActivityEventNode]:
         async with info.context.tenant_session() as session:
             return await paginate(
-                session, service.list_query(kind), ActivityEvent.id, ActivityEventNode.from_row,
-                first=first, after=after,
+                session,
+                service.list_query(kind),
+                ActivityEvent.id,
+                ActivityEventNode.from_row,
+                first=first,
+                after=after,
             )

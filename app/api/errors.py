@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from app.errors import UserError
 from app.logs import request_id_var
+from graphql import GraphQLError
 
 log = logging.getLogger("app.api")
 

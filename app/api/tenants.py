@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+
 import strawberry
 from sqlalchemy import select
 from strawberry import relay
@@ -88,8 +89,13 @@ class ApiKeyNode(relay.Node):
     @classmethod
     def from_row(cls, row: ApiKey) -> ApiKeyNode:
         return cls(
-            id=row.id, name=row.name, prefix=row.prefix, scopes=list(row.scopes), created_at=row.created_at,
-            last_used_at=row.last_used_at, revoked_at=row.revoked_at,
+            id=row.id,
+            name=row.name,
+            prefix=row.prefix,
+            scopes=list(row.scopes),
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            revoked_at=row.revoked_at,
         )
 
     @classmethod
@@ -120,11 +126,18 @@ class Viewer:
 
 @strawberry.type
 class TenantQueries:
-    @strawberry.field(permission_classes=requires("tenant:read"), description="Who is calling, and for which tenant.")
+    @strawberry.field(
+        permission_classes=requires("tenant:read"), description="Who is calling, and for which tenant."
+    )
     def viewer(self, info: Info) -> Viewer:
         p = info.context.principal
-        return Viewer(role=p.role, scopes=sorted(p.scopes), user_id=p.user_id, api_key_id=p.api_key_id,
-                      tenant_id=p.tenant.id)
+        return Viewer(
+            role=p.role,
+            scopes=sorted(p.scopes),
+            user_id=p.user_id,
+            api_key_id=p.api_key_id,
+            tenant_id=p.tenant.id,
+        )
 
     @strawberry.field(permission_classes=requires("tenant:read"))
     async def members(
@@ -133,8 +146,13 @@ class TenantQueries:
         tenant_id = info.context.principal.tenant.id
         async with info.context.control_session() as session:
             return await paginate(
-                session, select(Membership).where(Membership.tenant_id == tenant_id), Membership.id,
-                MemberNode.from_row, first=first, after=after, newest_first=False,
+                session,
+                select(Membership).where(Membership.tenant_id == tenant_id),
+                Membership.id,
+                MemberNode.from_row,
+                first=first,
+                after=after,
+                newest_first=False,
             )
 
     @strawberry.field(permission_classes=requires("tenant:admin"))
@@ -170,8 +188,9 @@ class AuthPayload:
 
     @classmethod
     def from_tokens(cls, tokens: service.Tokens) -> AuthPayload:
-        return cls(access_token=tokens.access_token, refresh_token=tokens.refresh_token,
-                   expires_in=tokens.expires_in)
+        return cls(
+            access_token=tokens.access_token, refresh_token=tokens.refresh_token, expires_in=tokens.expires_in
+        )
 
 
 @strawberry.type
@@ -227,22 +246,35 @@ class TenantMutations:
     async def signup(self, info: Info, input: SignupInput) -> SignupPayload:
         try:
             tenant, tokens = await service.signup(
-                info.context.db, organization=input.organization, tenant_name=input.tenant_name,
-                slug=input.slug, email=input.email, password=input.password, name=input.name,
+                info.context.db,
+                organization=input.organization,
+                tenant_name=input.tenant_name,
+                slug=input.slug,
+                email=input.email,
+                password=input.password,
+                name=input.name,
             )
         except UserError as exc:
             return SignupPayload(user_errors=[UserErrorType.from_exc(exc)])
         return SignupPayload(
-            tenant=TenantNode.from_row(tenant), access_token=tokens.access_token,
-            refresh_token=tokens.refresh_token, expires_in=tokens.expires_in,
+            tenant=TenantNode.from_row(tenant),
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_in=tokens.expires_in,
         )
 
     @strawberry.mutation
     async def login(self, info: Info, input: LoginInput) -> AuthPayload:
         ctx = info.context
         try:
-            tokens = await service.login(ctx.db, ctx.redis, email=input.email, password=input.password,
-                                         tenant_slug=input.tenant, ip=ctx.client_ip)
+            tokens = await service.login(
+                ctx.db,
+                ctx.redis,
+                email=input.email,
+                password=input.password,
+                tenant_slug=input.tenant,
+                ip=ctx.client_ip,
+            )
         except UserError as exc:
             return AuthPayload(user_errors=[UserErrorType.from_exc(exc)])
         return AuthPayload.from_tokens(tokens)
@@ -283,4 +315,3 @@ class TenantMutations:
         except UserError as exc:
             return RevokeApiKeyPayload(user_errors=[UserErrorType.from_exc(exc)])
         return RevokeApiKeyPayload(api_key=ApiKeyNode.from_row(row))
-

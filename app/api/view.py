@@ -71,8 +71,9 @@ class GraphQLView(GraphQL):
         except HTTPException as exc:
             headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
             code = "UNAUTHENTICATED" if exc.status_code == 401 else "BAD_REQUEST"
-            response = JSONResponse(_error_body(exc.reason, code), exc.status_code, headers=headers,
-                                    media_type=media or JSON)
+            response = JSONResponse(
+                _error_body(exc.reason, code), exc.status_code, headers=headers, media_type=media or JSON
+            )
         await response(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response) -> Context:
@@ -86,14 +87,22 @@ class GraphQLView(GraphQL):
                 )
             except InvalidToken as exc:
                 raise HTTPException(401, f"invalid credentials: {exc}") from None
-        return Context(request=request, response=response, db=db, redis=await get_redis(),
-                       principal=principal, request_id=request_id_var.get())
+        return Context(
+            request=request,
+            response=response,
+            db=db,
+            redis=await get_redis(),
+            principal=principal,
+            request_id=request_id_var.get(),
+        )
 
     async def on_ws_connect(self, context: Context):
         """Websocket clients authenticate with ``{"authorization": "Bearer …"}`` in connection_init."""
         params = context.connection_params or {}
         try:
-            context.principal = await authenticate(context.db, params.get("authorization"), params.get("apiKey"))
+            context.principal = await authenticate(
+                context.db, params.get("authorization"), params.get("apiKey")
+            )
         except InvalidToken:
             raise ConnectionRejectionError({"message": "invalid credentials"}) from None
         return None

@@ -1,6 +1,7 @@
 """Alembic environment for the control schema. Run through app.migrate (it passes the connection)."""
 
 from alembic import context
+
 import app.models  # noqa: F401  (registers every control table)
 from app.db import CONTROL_SCHEMA, ControlBase
 
