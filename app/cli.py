@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         from app.devserver import run_dev
 
         return run_dev(args.host, args.port)
-    if args.command != "dev" and not get_settings().database_url:
+    if not get_settings().database_url:
         parser.error("OMS_DATABASE_URL is not set (or use `oms dev`, which starts embedded servers)")
     if args.command == "serve":
         return _serve(args)

@@ -56,7 +56,8 @@ class OutboxMessage(ControlBase):
 async def enqueue(
     session: AsyncSession, job: str, *, tenant_id: int | None = None, **kwargs: Any
 ) -> OutboxMessage:
-    """Record a job to run once the caller's transaction commits. kwargs must be JSON-serialisable."""
+    """Record a job to run once the caller's transaction commits. kwargs must be JSON-serialisable;
+    the job is called with them plus ``outbox_id`` (and ``tenant_id`` when given)."""
     msg = OutboxMessage(job=job, tenant_id=tenant_id, kwargs=kwargs, attempts=0)
     session.add(msg)
     await session.flush()
@@ -88,9 +89,10 @@ async def relay_once(db: Database, redis: ArqRedis, *, queue_name: str, batch: i
         sent: list[int] = []
         for row in rows:
             try:
-                await redis.enqueue_job(
-                    row.job, _job_id=job_id(row.id), _queue_name=queue_name, outbox_id=row.id, **row.kwargs
-                )
+                kwargs = dict(row.kwargs, outbox_id=row.id)
+                if row.tenant_id is not None:
+                    kwargs["tenant_id"] = row.tenant_id
+                await redis.enqueue_job(row.job, _job_id=job_id(row.id), _queue_name=queue_name, **kwargs)
             except Exception as exc:  # Redis down or refusing: keep the row, try again later
                 log.warning("outbox relay could not enqueue %s: %s", row.id, exc)
                 await session.execute(

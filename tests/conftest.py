@@ -23,10 +23,14 @@ _started: list = []
 def _server_urls() -> tuple[str, str]:
     from app import devstack
 
-    db_url = os.environ.get("OMS_DATABASE_URL") or devstack.start_postgres(PROJECT_ROOT / ".oms" / "test")
+    data_dir = PROJECT_ROOT / ".oms" / "test"
+    db_url = os.environ.get("OMS_DATABASE_URL")
+    if not db_url:
+        db_url = devstack.start_postgres(data_dir)
+        _started.append(lambda: devstack.stop_postgres(data_dir))
     redis_url = os.environ.get("OMS_REDIS_URL")
     if not redis_url:
-        redis_url, stop = devstack.start_redis(PROJECT_ROOT / ".oms" / "test")
+        redis_url, stop = devstack.start_redis(data_dir)
         _started.append(stop)
     return db_url, redis_url
 
