@@ -142,6 +142,10 @@ def init_db(url: str | None = None, **kwargs) -> Database:
     return _db
 
 
+def db_ready() -> bool:
+    return _db is not None
+
+
 def get_db() -> Database:
     if _db is None:
         return init_db()

@@ -13,7 +13,7 @@ from arq.worker import Worker
 
 from app.activity.jobs import tenant_provisioned
 from app.config import get_settings
-from app.db import close_db, init_db
+from app.db import close_db, db_ready, init_db
 from app.logs import configure_logging
 from app.outbox import run_relay
 from app.redis import redis_settings
@@ -24,6 +24,8 @@ FUNCTIONS = [func(tenant_provisioned, name="tenant_provisioned", max_tries=10)]
 
 
 async def startup(ctx: dict) -> None:
+    # A worker embedded in a process that already has a Database (oms dev, tests) must not close it.
+    ctx["owns_db"] = not db_ready()
     ctx["db"] = db = init_db()
     ctx["relay_stop"] = stop = asyncio.Event()
     ctx["relay"] = asyncio.create_task(
@@ -34,7 +36,8 @@ async def startup(ctx: dict) -> None:
 async def shutdown(ctx: dict) -> None:
     ctx["relay_stop"].set()
     await ctx["relay"]
-    await close_db()
+    if ctx["owns_db"]:
+        await close_db()
 
 
 class WorkerSettings:

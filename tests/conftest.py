@@ -235,3 +235,23 @@ async def tenant_a(make_tenant) -> TenantCtx:
 @pytest.fixture
 async def tenant_b(make_tenant) -> TenantCtx:
     return await make_tenant("b")
+
+
+@pytest.fixture
+def run_jobs(db, redis):
+    """Relay the outbox to Redis and run a real arq worker in burst mode until the queue is empty."""
+    from app.config import get_settings
+    from app.outbox import relay_once
+    from app.worker import make_worker
+
+    async def run() -> None:
+        queue = get_settings().queue_name
+        while await relay_once(db, redis, queue_name=queue):
+            pass
+        worker = make_worker(burst=True, handle_signals=False, poll_delay=0.05)
+        try:
+            await worker.main()
+        finally:
+            await worker.close()
+
+    return run

@@ -12,11 +12,11 @@ from strawberry.types import Info
 from app.activity import service
 from app.activity.models import ActivityEvent
 from app.api.permissions import requires
-from app.api.relay import load_nodes, paginate
+from app.api.relay import TenantScopedNode, load_nodes, paginate
 
 
 @strawberry.type(name="ActivityEvent")
-class ActivityEventNode(relay.Node):
+class ActivityEventNode(TenantScopedNode):
     id: relay.NodeID[int]
     kind: str
     actor: str
@@ -30,7 +30,12 @@ class ActivityEventNode(relay.Node):
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
         return await load_nodes(
-            info, info.context.loaders.activity_event, node_ids, "tenant:read", cls.from_row
+            info,
+            info.context.loaders.activity_event,
+            node_ids,
+            "tenant:read",
+            cls.from_row,
+            tenant_scoped=True,
         )
 
 

@@ -6,6 +6,7 @@ import logging
 
 import strawberry
 from strawberry.extensions import MaskErrors
+from strawberry.relay import GlobalIDValueError
 
 from app.errors import UserError
 from app.logs import request_id_var
@@ -37,6 +38,9 @@ class PublicError(Exception):
 
 def _is_public(error: GraphQLError) -> bool:
     original = error.original_error
+    if isinstance(original, GlobalIDValueError):  # an id that names no type of ours: simply not found
+        error.extensions = {"code": "NOT_FOUND"}
+        return True
     # GraphQLError originals are deliberate (permission classes raise them with their own code).
     return original is None or isinstance(original, (PublicError, UserError, GraphQLError))
 

@@ -96,10 +96,33 @@ def int_ids(node_ids) -> list[int | None]:
     return out
 
 
-async def load_nodes(info, loader, node_ids, scope: str, build):
+class TenantScopedNode(relay.Node):
+    """Base for types stored in tenant schemas.
+
+    Their rows are numbered per schema, so row 1 exists in every tenant; their global id therefore
+    carries the tenant (``Type:<tenant id>.<row id>``) and another tenant's id resolves to nothing.
+    """
+
+    @classmethod
+    def resolve_id(cls, root, *, info) -> str:
+        return f"{info.context.require_principal().tenant.id}.{root.id}"
+
+
+def tenant_row_ids(info, node_ids) -> list[int | None]:
+    """Row ids from ``<tenant id>.<row id>`` node ids; None where the tenant is not the caller's."""
+    principal = info.context.principal
+    out: list[int | None] = []
+    for raw in node_ids:
+        tenant, _, row = str(raw).partition(".")
+        ok = principal is not None and tenant == str(principal.tenant.id) and row.isdigit()
+        out.append(int(row) if ok else None)
+    return out
+
+
+async def load_nodes(info, loader, node_ids, scope: str, build, *, tenant_scoped: bool = False):
     """Shared resolve_nodes body: nothing for callers without the scope, None for foreign ids."""
     principal = info.context.principal
-    ids = int_ids(node_ids)
+    ids = tenant_row_ids(info, node_ids) if tenant_scoped else int_ids(node_ids)
     if principal is None or scope not in principal.scopes:
         return [None] * len(ids)
     rows = await loader.load_many([i for i in ids if i is not None])

@@ -1,0 +1,424 @@
+"""Benchmark: what does the number of tenants cost? Provisioning time, and query latency at 1 vs N tenants.
+
+Run it as ``.venv/bin/python bench/tenants.py [--tenants N] [--quick]`` (N defaults to 200, ``--quick``
+means 50; ``--tenants 1000`` is the long run).
+
+Why: every tenant lives in its own PostgreSQL schema, and a tenant session renders that schema into the
+SQL (``schema_translate_map``). So each tenant x query is a distinct SQL text for asyncpg, and both
+per-connection prepared-statement caches (asyncpg's and SQLAlchemy's adapter LRU, both sized by
+``OMS_STATEMENT_CACHE_SIZE``, default 100; see ``app.db.Database``) see N times as many statements as
+a single-tenant app would. Once the working set of statements exceeds the cache, every tenant query
+is parsed and planned again (an extra Parse/Describe round trip) instead of reusing a prepared
+statement. This benchmark puts a number on that, in one run, on the real code paths:
+
+1. Provisioning: N tenants through ``tenants.service.signup`` (the code behind the public ``signup``
+   mutation: organisation, tenant row, schema + tenant migrations, owner with an Argon2 password hash,
+   tokens), one after the other; per-tenant wall time, median and p95 (and first vs last tenths, to
+   show whether provisioning slows down as the catalogue grows). The ``tenant_provisioned`` job is
+   then run inline (outside the timing) so the activity query below returns a row.
+2. Query latency of one authenticated GraphQL query through the real Starlette app (``create_app``
+   over ``httpx.ASGITransport``, bearer token from signup): ``viewer`` (control schema) plus
+   ``activity`` (tenant schema). Measured sequentially, after a warm-up:
+   - ``q1``: right after the first tenant exists (a true one-tenant system): the same-run baseline;
+   - ``q1hot``: after N tenants exist, always the same tenant (isolates database-size effects);
+   - ``qN``: after N tenants exist, round-robin over all N tokens, so every request runs a different
+     tenant's SQL. Round-robin is the worst case for an LRU cache (no hit once N exceeds it);
+   - ``qN_cache<size>``: ``qN`` again after re-creating the process-wide Database with a larger
+     statement cache (``--cache-size``, default 1000), to tell whether tuning the setting is enough.
+   Each measurement reports p50/p99, and how many statements had to be prepared per request
+   (counted on ``asyncpg.Connection.prepare``), which is the cache miss rate made visible.
+
+Servers come from ``OMS_DATABASE_URL`` / ``OMS_REDIS_URL`` when set, else the embedded ones are started
+under ``.oms/bench``. The benchmark creates its own database ``oms_bench_<hex>`` on that server, uses a
+Redis prefix of its own, and drops/cleans both at the end, also on error or Ctrl-C.
+
+Output: human-readable lines while running, then exactly one final line of ``key=value`` pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+from tqdm import tqdm
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, this file's directory comes first on sys.path, and this file is called tenants.py:
+# `import tenants` must find the project package, not this module. Also runnable from any directory.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(PROJECT_ROOT)] + [
+    p for p in sys.path if Path(p or ".").resolve() not in (_HERE, PROJECT_ROOT)
+]
+
+RUN_ID = secrets.token_hex(4)
+BENCH_DB = f"oms_bench_{RUN_ID}"
+REDIS_PREFIX = f"oms:bench:{RUN_ID}"
+PASSWORD = "correct horse battery staple"
+
+QUERY = "{ viewer { role tenant { slug } } activity(first: 5) { edges { node { kind } } } }"
+
+# Request loops are bounded: samples per measurement never exceed MAX_SAMPLES.
+MAX_SAMPLES = 3000
+
+
+def log(message: str = "") -> None:
+    tqdm.write(message, file=sys.stdout)
+    sys.stdout.flush()
+
+
+def percentile(values: list[float], pct: int) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
+
+
+@dataclass
+class Latency:
+    """Latencies (ms) of one measurement, and how many statements asyncpg had to prepare meanwhile."""
+
+    samples: list[float] = field(default_factory=list)
+    prepares: int = 0
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.samples, 99)
+
+    @property
+    def prepares_per_request(self) -> float:
+        return self.prepares / len(self.samples)
+
+    def describe(self) -> str:
+        return (
+            f"p50 {self.p50:7.2f} ms  p99 {self.p99:7.2f} ms  ({len(self.samples)} requests, "
+            f"{self.prepares_per_request:.2f} statements prepared per request)"
+        )
+
+
+class PrepareCounter:
+    """Counts ``asyncpg.Connection.prepare`` calls: SQLAlchemy's asyncpg adapter prepares a statement
+    exactly when it misses its per-connection cache, so this is the cache miss count."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._original = asyncpg.Connection.prepare
+        counter = self
+
+        async def prepare(conn, *args, **kwargs):
+            counter.count += 1
+            return await counter._original(conn, *args, **kwargs)
+
+        self._patched = prepare
+
+    def __enter__(self) -> PrepareCounter:
+        asyncpg.Connection.prepare = self._patched
+        return self
+
+    def __exit__(self, *exc) -> None:
+        asyncpg.Connection.prepare = self._original
+
+
+@dataclass
+class TenantCreds:
+    slug: str
+    token: str
+
+
+class Bench:
+    def __init__(self, client: httpx.AsyncClient, prepares: PrepareCounter) -> None:
+        self.client = client
+        self.prepares = prepares
+
+    async def query(self, tenant: TenantCreds) -> float:
+        """One authenticated GraphQL request; returns its latency in ms after checking the answer."""
+        start = time.perf_counter()
+        response = await self.client.post(
+            "/graphql",
+            json={"query": QUERY},
+            headers={
+                "authorization": f"Bearer {tenant.token}",
+                "accept": "application/graphql-response+json",
+            },
+        )
+        elapsed = (time.perf_counter() - start) * 1000
+        body = response.json()
+        if response.status_code != 200 or body.get("errors"):
+            raise RuntimeError(f"query failed for {tenant.slug}: {response.status_code} {body}")
+        data = body["data"]
+        if data["viewer"]["tenant"]["slug"] != tenant.slug:  # cheap isolation check while we are here
+            raise RuntimeError(f"token of {tenant.slug} answered for {data['viewer']['tenant']['slug']}")
+        if [e["node"]["kind"] for e in data["activity"]["edges"]] != ["tenant.provisioned"]:
+            raise RuntimeError(f"unexpected activity for {tenant.slug}: {data['activity']}")
+        return elapsed
+
+    async def measure(self, tenants: list[TenantCreds], *, warmup: int, samples: int) -> Latency:
+        """``warmup`` then ``samples`` sequential requests, cycling through ``tenants`` in order."""
+        for i in range(warmup):
+            await self.query(tenants[i % len(tenants)])
+        result = Latency()
+        before = self.prepares.count
+        # Continue the cycle where the warm-up stopped, so a tenant's statement is never re-used back to back.
+        for i in range(warmup, warmup + samples):
+            result.samples.append(await self.query(tenants[i % len(tenants)]))
+        result.prepares = self.prepares.count - before
+        return result
+
+
+async def provision(db, index: int) -> tuple[float, TenantCreds]:
+    """Sign one tenant up; returns (ms spent in signup, credentials). Runs its first job inline."""
+    from app.activity.jobs import tenant_provisioned
+    from tenants.service import signup
+
+    slug = f"bench_{index:05d}"
+    start = time.perf_counter()
+    tenant, tokens = await signup(
+        db,
+        organization=f"Bench group {index}",
+        tenant_name=f"Bench brand {index}",
+        slug=slug,
+        email=f"owner{index}@{slug}.example.com",
+        password=PASSWORD,
+        name="Bench owner",
+    )
+    elapsed = (time.perf_counter() - start) * 1000
+    # What the worker would do once the outbox relays the job; not part of the signup request.
+    await tenant_provisioned(
+        None, outbox_id=0, tenant_id=tenant.id, schema_name=tenant.schema_name, slug=tenant.slug
+    )
+    return elapsed, TenantCreds(slug, tokens.access_token)
+
+
+async def server_prepared_statements(database) -> list[int]:
+    """Server-side prepared statements held by each idle pooled connection (bounded by the caches?)."""
+    from sqlalchemy import text
+
+    idle = database.engine.pool.checkedin()
+    async with contextlib.AsyncExitStack() as stack:
+        conns = [await stack.enter_async_context(database.engine.connect()) for _ in range(max(idle, 1))]
+        return [await c.scalar(text("SELECT count(*) FROM pg_prepared_statements")) for c in conns]
+
+
+async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
+    from app.config import get_settings
+
+    get_settings.cache_clear()  # the OMS_* variables of this run, whatever was read before
+    from app import db as dbmod
+    from app.asgi import create_app
+    from app.migrate import upgrade_control
+    from app.redis import close_redis
+
+    n = args.tenants
+    default_cache = get_settings().statement_cache_size
+    q1_samples = 300 if args.quick else 600
+    qn_samples = min(MAX_SAMPLES, max(2 * n, q1_samples))
+    # Two rounds: the two sibling resolvers run concurrently, so requests use two pooled connections
+    # and each one's cache must see every tenant before the measurement is "warm".
+    qn_warmup = min(MAX_SAMPLES, 2 * n)
+    out: dict[str, str] = {"tenants": str(n), "statement_cache": str(default_cache)}
+
+    def fmt(value: float) -> str:
+        return f"{value:.2f}"
+
+    def reinit(cache: int | None):
+        """A fresh process-wide Database (fresh pool, empty caches) with the given statement cache."""
+        return dbmod.init_db(db_url, statement_cache_size=cache)
+
+    database = reinit(None)
+    try:
+        async with database.engine.begin() as conn:
+            await upgrade_control(conn)
+        app = create_app(manage_resources=False)
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        with PrepareCounter() as prepares:
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=60) as client:
+                bench = Bench(client, prepares)
+                log(f"provisioning {n} tenants through tenants.service.signup ...")
+                durations: list[float] = []
+                tenants: list[TenantCreds] = []
+                for i in tqdm(range(n), desc="signup", unit="tenant", file=sys.stderr, mininterval=0.5):
+                    ms, creds = await provision(dbmod.get_db(), i)
+                    durations.append(ms)
+                    tenants.append(creds)
+                    if i == 0:
+                        q1 = await bench.measure(tenants[:1], warmup=50, samples=q1_samples)
+                        log(f"q1 (1 tenant exists)             {q1.describe()}")
+                tenth = max(1, n // 10)
+                first, last = statistics.median(durations[:tenth]), statistics.median(durations[-tenth:])
+                total_s = sum(durations) / 1000
+                log(
+                    f"provisioning: median {statistics.median(durations):.1f} ms, "
+                    f"p95 {percentile(durations, 95):.1f} ms, first tenth {first:.1f} ms, "
+                    f"last tenth {last:.1f} ms ({total_s:.1f} s in signup)"
+                )
+
+                await dbmod.close_db()
+                database = reinit(None)
+                q1hot = await bench.measure(tenants[:1], warmup=50, samples=q1_samples)
+                log(f"q1hot ({n} tenants, one queried)  {q1hot.describe()}")
+                qn = await bench.measure(tenants, warmup=qn_warmup, samples=qn_samples)
+                log(f"qN ({n} tenants, round-robin)     {qn.describe()}")
+                held = await server_prepared_statements(database)
+                log(f"  server-side prepared statements per pooled connection: {held}")
+
+                await dbmod.close_db()
+                database = reinit(args.cache_size)
+                qbig = await bench.measure(tenants, warmup=qn_warmup, samples=qn_samples)
+                log(f"qN, statement cache {args.cache_size:<5}       {qbig.describe()}")
+                held_big = await server_prepared_statements(database)
+                log(f"  server-side prepared statements per pooled connection: {held_big}")
+    finally:
+        await close_redis()
+        await dbmod.close_db()
+
+    big = f"cache{args.cache_size}"
+    out.update(
+        provision_median_ms=fmt(statistics.median(durations)),
+        provision_p95_ms=fmt(percentile(durations, 95)),
+        provision_first10pct_median_ms=fmt(first),
+        provision_last10pct_median_ms=fmt(last),
+        q1_p50_ms=fmt(q1.p50),
+        q1_p99_ms=fmt(q1.p99),
+        q1hot_p50_ms=fmt(q1hot.p50),
+        q1hot_p99_ms=fmt(q1hot.p99),
+        qN_p50_ms=fmt(qn.p50),
+        qN_p99_ms=fmt(qn.p99),
+        ratio_p50=fmt(qn.p50 / q1.p50),
+        ratio_p99=fmt(qn.p99 / q1.p99),
+        **{
+            f"qN_{big}_p50_ms": fmt(qbig.p50),
+            f"qN_{big}_p99_ms": fmt(qbig.p99),
+            f"ratio_{big}_p50": fmt(qbig.p50 / q1.p50),
+        },
+        q1_prepares_per_req=fmt(q1.prepares_per_request),
+        qN_prepares_per_req=fmt(qn.prepares_per_request),
+        **{f"qN_{big}_prepares_per_req": fmt(qbig.prepares_per_request)},
+        server_prepared_max=str(max(held)),
+        **{f"server_prepared_{big}_max": str(max(held_big))},
+        qN_requests=str(qn_samples),
+    )
+    verdict(out, n, default_cache, args.cache_size, qn, qbig, q1)
+    return out
+
+
+def verdict(out, n, default_cache, big_cache, qn: Latency, qbig: Latency, q1: Latency) -> None:
+    """The closing note: is the default cache too small for this many tenants, and does tuning help?"""
+    log()
+    misses, misses_big = qn.prepares_per_request, qbig.prepares_per_request
+    log(
+        f"cache {default_cache}: {misses:.2f} statements prepared per request at {n} tenants; "
+        f"cache {big_cache}: {misses_big:.2f}."
+    )
+    gain = qn.p50 - qbig.p50
+    if misses < 0.05:
+        log(
+            f"note: at {n} tenants the working set fits the default cache ({default_cache}); "
+            "no tuning needed at this size (rerun with more tenants to find the cliff)."
+        )
+    elif misses_big < 0.05:
+        log(
+            f"note: at {n} tenants the default cache ({default_cache}) thrashes; a cache of {big_cache} "
+            f"holds the working set and saves {gain:.2f} ms at p50 (q1 {q1.p50:.2f} ms). The cache must "
+            "exceed tenants x tenant-queries plus the shared control statements, per pooled connection."
+        )
+    else:
+        log(
+            f"note: even a cache of {big_cache} thrashes at {n} tenants (needs more than tenants x "
+            "tenant-queries + shared statements per connection); raising the size only postpones the "
+            "cliff. Consider search_path-based tenant sessions (one SQL text for all tenants) instead."
+        )
+
+
+def _terminate(signum, frame) -> None:  # SIGTERM behaves like Ctrl-C: clean up, then exit
+    raise KeyboardInterrupt
+
+
+async def _create_database(server_url: str) -> None:
+    from app.db import plain_url
+
+    conn = await asyncpg.connect(plain_url(server_url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    finally:
+        await conn.close()
+
+
+async def _cleanup(server_url: str, redis_url: str) -> None:
+    from app.db import plain_url
+
+    conn = await asyncpg.connect(plain_url(server_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+    finally:
+        await conn.close()
+    import redis.asyncio as aioredis
+
+    r = aioredis.from_url(redis_url)
+    try:
+        keys = [k async for k in r.scan_iter(match=f"{REDIS_PREFIX}*", count=1000)]
+        if keys:
+            await r.delete(*keys)
+    finally:
+        await r.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tenants", type=int, default=None, help="how many tenants (default 200)")
+    parser.add_argument("--quick", action="store_true", help="50 tenants and fewer requests (< 60 s)")
+    parser.add_argument(
+        "--cache-size", type=int, default=1000, help="the larger statement cache to compare with (1000)"
+    )
+    args = parser.parse_args(argv)
+    if args.tenants is None:
+        args.tenants = 50 if args.quick else 200
+    if args.tenants < 1:
+        parser.error("--tenants must be at least 1")
+
+    from app import devstack
+    from app.db import with_database
+
+    signal.signal(signal.SIGTERM, _terminate)
+    started = time.perf_counter()
+    with devstack.local_services(PROJECT_ROOT / ".oms" / "bench") as (server_url, redis_url):
+        asyncio.run(_create_database(server_url))
+        log(f"database {BENCH_DB} created; redis prefix {REDIS_PREFIX}")
+        try:
+            db_url = with_database(server_url, BENCH_DB)
+            os.environ.update(
+                OMS_DATABASE_URL=db_url,
+                OMS_REDIS_URL=redis_url,
+                OMS_ENV="test",
+                OMS_SECRET_KEY=f"bench-secret-{secrets.token_hex(16)}",
+                OMS_QUEUE_NAME=f"{REDIS_PREFIX}:queue",
+                OMS_REDIS_PREFIX=REDIS_PREFIX,
+                OMS_ACCESS_TOKEN_TTL="7200",  # tokens of the first tenants must outlive a long run
+            )
+            out = asyncio.run(run(args, db_url))
+        finally:
+            asyncio.run(_cleanup(server_url, redis_url))
+            log(f"database {BENCH_DB} dropped")
+    log(f"total {time.perf_counter() - started:.1f} s")
+    print(" ".join(f"{k}={v}" for k, v in out.items()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
