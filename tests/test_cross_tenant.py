@@ -48,8 +48,8 @@ async def test_b_cannot_read_a_objects_by_id(gql, tenant_a, tenant_b, run_jobs, 
 async def test_b_lists_only_its_own_objects(gql, tenant_a, tenant_b, run_jobs):
     a_ids = set((await _a_objects(gql, tenant_a, run_jobs)).values())
     data = await gql(
-        "{ viewer { tenant { id slug } } apiKeys { edges { node { id } } } members { edges { node { id user { email } } } }"
-        " activity { edges { node { id data } } } }",
+        "{ viewer { tenant { id slug } } apiKeys { edges { node { id } } }"
+        " members { edges { node { id user { email } } } } activity { edges { node { id data } } } }",
         token=tenant_b.token,
     )
     assert data["viewer"]["tenant"]["slug"] == tenant_b.slug
