@@ -142,6 +142,7 @@ class Bench:
     def __init__(self, client: httpx.AsyncClient, prepares: PrepareCounter) -> None:
         self.client = client
         self.prepares = prepares
+        self._next: dict[int, int] = {}  # where each tenant list's round-robin cycle continues
 
     async def query(self, tenant: TenantCreds) -> float:
         """One authenticated GraphQL request; returns its latency in ms after checking the answer."""
@@ -165,17 +166,55 @@ class Bench:
             raise RuntimeError(f"unexpected activity for {tenant.slug}: {data['activity']}")
         return elapsed
 
-    async def measure(self, tenants: list[TenantCreds], *, warmup: int, samples: int) -> Latency:
-        """``warmup`` then ``samples`` sequential requests, cycling through ``tenants`` in order."""
-        for i in range(warmup):
-            await self.query(tenants[i % len(tenants)])
-        result = Latency()
+    async def requests(self, tenants: list[TenantCreds], count: int, into: Latency | None = None) -> int:
+        """``count`` sequential requests, round-robin over ``tenants`` (continuing the previous cycle).
+        Records into ``into`` when given; returns how many statements were prepared meanwhile."""
+        pos = self._next.get(id(tenants), 0)
         before = self.prepares.count
-        # Continue the cycle where the warm-up stopped, so a tenant's statement is never re-used back to back.
-        for i in range(warmup, warmup + samples):
-            result.samples.append(await self.query(tenants[i % len(tenants)]))
-        result.prepares = self.prepares.count - before
-        return result
+        for i in range(pos, pos + count):
+            elapsed = await self.query(tenants[i % len(tenants)])
+            if into is not None:
+                into.samples.append(elapsed)
+        self._next[id(tenants)] = (pos + count) % len(tenants)
+        prepared = self.prepares.count - before
+        if into is not None:
+            into.prepares += prepared
+        return prepared
+
+    async def warm_up(self, tenants: list[TenantCreds], *, cap: int) -> int:
+        """Full rounds over ``tenants`` until the caches are steady: a round that prepared nothing, or
+        no fewer statements than the round before (a cache that thrashes stays thrashing). Requests
+        reach several pooled connections in a shifting pattern, so one round is not always enough.
+        At most ``cap`` requests; returns how many were made."""
+        made, last = 0, None
+        while made < cap:
+            count = min(len(tenants), cap - made)
+            prepared = await self.requests(tenants, count)
+            made += count
+            if prepared == 0 or (last is not None and prepared >= 0.9 * last):
+                break
+            last = prepared
+        return made
+
+    async def compare(
+        self, one: list[TenantCreds], many: list[TenantCreds], *, q1_samples: int, qn_samples: int
+    ) -> tuple[Latency, Latency, int]:
+        """Warm up, then alternate blocks of 1-tenant and N-tenant requests, so that drift of a noisy
+        machine (other processes, CPU frequency) hits both sides alike. Returns (q1, qN, warm-up)."""
+        await self.requests(one, 30)
+        warm = await self.warm_up(many, cap=min(MAX_SAMPLES, 5 * len(many)))
+        q1, qn = Latency(), Latency()
+        blocks = 6
+        for b in range(blocks):
+            # The N-tenant block may have evicted the single tenant's statement: re-warm, unmeasured.
+            await self.requests(one, 2)
+            await self.requests(one, _share(q1_samples, blocks, b), q1)
+            await self.requests(many, _share(qn_samples, blocks, b), qn)
+        return q1, qn, warm
+
+
+def _share(total: int, parts: int, index: int) -> int:
+    return total // parts + (1 if index < total % parts else 0)
 
 
 async def provision(db, index: int) -> tuple[float, TenantCreds]:
@@ -223,12 +262,10 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
 
     n = args.tenants
     default_cache = get_settings().statement_cache_size
-    q1_samples = 300 if args.quick else 600
-    qn_samples = min(MAX_SAMPLES, max(2 * n, q1_samples))
-    # Two rounds: the two sibling resolvers run concurrently, so requests use two pooled connections
-    # and each one's cache must see every tenant before the measurement is "warm".
-    qn_warmup = min(MAX_SAMPLES, 2 * n)
-    out: dict[str, str] = {"tenants": str(n), "statement_cache": str(default_cache)}
+    # Sequential requests take ~10 ms here: --quick stays well under a minute on 2 cores.
+    q1_samples = 150 if args.quick else 600
+    qn_samples = min(MAX_SAMPLES, max(2 * n, 200 if args.quick else 600))
+    big = f"cache{args.cache_size}"
 
     def fmt(value: float) -> str:
         return f"{value:.2f}"
@@ -254,91 +291,92 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
                     durations.append(ms)
                     tenants.append(creds)
                     if i == 0:
-                        q1 = await bench.measure(tenants[:1], warmup=50, samples=q1_samples)
-                        log(f"q1 (1 tenant exists)             {q1.describe()}")
+                        q1first = Latency()
+                        await bench.requests(tenants, 30)
+                        await bench.requests(tenants, q1_samples, q1first)
+                        log(f"q1first (1 tenant exists)           {q1first.describe()}")
                 tenth = max(1, n // 10)
                 first, last = statistics.median(durations[:tenth]), statistics.median(durations[-tenth:])
-                total_s = sum(durations) / 1000
                 log(
                     f"provisioning: median {statistics.median(durations):.1f} ms, "
                     f"p95 {percentile(durations, 95):.1f} ms, first tenth {first:.1f} ms, "
-                    f"last tenth {last:.1f} ms ({total_s:.1f} s in signup)"
+                    f"last tenth {last:.1f} ms ({sum(durations) / 1000:.1f} s in signup)"
                 )
-
-                await dbmod.close_db()
-                database = reinit(None)
-                q1hot = await bench.measure(tenants[:1], warmup=50, samples=q1_samples)
-                log(f"q1hot ({n} tenants, one queried)  {q1hot.describe()}")
-                qn = await bench.measure(tenants, warmup=qn_warmup, samples=qn_samples)
-                log(f"qN ({n} tenants, round-robin)     {qn.describe()}")
-                held = await server_prepared_statements(database)
-                log(f"  server-side prepared statements per pooled connection: {held}")
-
-                await dbmod.close_db()
-                database = reinit(args.cache_size)
-                qbig = await bench.measure(tenants, warmup=qn_warmup, samples=qn_samples)
-                log(f"qN, statement cache {args.cache_size:<5}       {qbig.describe()}")
-                held_big = await server_prepared_statements(database)
-                log(f"  server-side prepared statements per pooled connection: {held_big}")
+                one = tenants[:1]
+                results: dict[str, tuple[Latency, Latency, list[int]]] = {}
+                for label, cache in (("default", None), (big, args.cache_size)):
+                    await dbmod.close_db()
+                    database = reinit(cache)
+                    size = default_cache if cache is None else cache
+                    log(f"statement cache {size}: warming up, then interleaving 1-tenant and {n}-tenant runs")
+                    q1, qn, warm = await bench.compare(
+                        one, tenants, q1_samples=q1_samples, qn_samples=qn_samples
+                    )
+                    held = await server_prepared_statements(database)
+                    log(f"  q1 (same tenant, {n} exist)          {q1.describe()}")
+                    log(f"  qN (round-robin over {n})  {qn.describe()}")
+                    log(f"  warm-up {warm} requests; server-side prepared statements per connection: {held}")
+                    results[label] = (q1, qn, held)
     finally:
         await close_redis()
         await dbmod.close_db()
 
-    big = f"cache{args.cache_size}"
-    out.update(
-        provision_median_ms=fmt(statistics.median(durations)),
-        provision_p95_ms=fmt(percentile(durations, 95)),
-        provision_first10pct_median_ms=fmt(first),
-        provision_last10pct_median_ms=fmt(last),
-        q1_p50_ms=fmt(q1.p50),
-        q1_p99_ms=fmt(q1.p99),
-        q1hot_p50_ms=fmt(q1hot.p50),
-        q1hot_p99_ms=fmt(q1hot.p99),
-        qN_p50_ms=fmt(qn.p50),
-        qN_p99_ms=fmt(qn.p99),
-        ratio_p50=fmt(qn.p50 / q1.p50),
-        ratio_p99=fmt(qn.p99 / q1.p99),
-        **{
-            f"qN_{big}_p50_ms": fmt(qbig.p50),
-            f"qN_{big}_p99_ms": fmt(qbig.p99),
-            f"ratio_{big}_p50": fmt(qbig.p50 / q1.p50),
-        },
-        q1_prepares_per_req=fmt(q1.prepares_per_request),
-        qN_prepares_per_req=fmt(qn.prepares_per_request),
-        **{f"qN_{big}_prepares_per_req": fmt(qbig.prepares_per_request)},
-        server_prepared_max=str(max(held)),
-        **{f"server_prepared_{big}_max": str(max(held_big))},
-        qN_requests=str(qn_samples),
-    )
-    verdict(out, n, default_cache, args.cache_size, qn, qbig, q1)
+    q1, qn, held = results["default"]
+    q1_big, qn_big, held_big = results[big]
+    out = {
+        "tenants": str(n),
+        "statement_cache": str(default_cache),
+        "provision_median_ms": fmt(statistics.median(durations)),
+        "provision_p95_ms": fmt(percentile(durations, 95)),
+        "provision_first10pct_median_ms": fmt(first),
+        "provision_last10pct_median_ms": fmt(last),
+        "q1first_p50_ms": fmt(q1first.p50),
+        "q1first_p99_ms": fmt(q1first.p99),
+        "q1_p50_ms": fmt(q1.p50),
+        "q1_p99_ms": fmt(q1.p99),
+        "qN_p50_ms": fmt(qn.p50),
+        "qN_p99_ms": fmt(qn.p99),
+        "ratio_p50": fmt(qn.p50 / q1.p50),
+        "ratio_p99": fmt(qn.p99 / q1.p99),
+        f"q1_{big}_p50_ms": fmt(q1_big.p50),
+        f"qN_{big}_p50_ms": fmt(qn_big.p50),
+        f"qN_{big}_p99_ms": fmt(qn_big.p99),
+        f"ratio_{big}_p50": fmt(qn_big.p50 / q1_big.p50),
+        "qN_prepares_per_req": fmt(qn.prepares_per_request),
+        f"qN_{big}_prepares_per_req": fmt(qn_big.prepares_per_request),
+        "server_prepared_max": str(max(held)),
+        f"server_prepared_{big}_max": str(max(held_big)),
+        "qN_requests": str(qn_samples),
+    }
+    verdict(n, default_cache, args.cache_size, q1, qn, q1_big, qn_big)
     return out
 
 
-def verdict(out, n, default_cache, big_cache, qn: Latency, qbig: Latency, q1: Latency) -> None:
+def verdict(n: int, cache: int, big_cache: int, q1: Latency, qn: Latency, q1_big: Latency, qn_big: Latency):
     """The closing note: is the default cache too small for this many tenants, and does tuning help?"""
+    misses, misses_big = qn.prepares_per_request, qn_big.prepares_per_request
+    cost, cost_big = qn.p50 - q1.p50, qn_big.p50 - q1_big.p50
     log()
-    misses, misses_big = qn.prepares_per_request, qbig.prepares_per_request
     log(
-        f"cache {default_cache}: {misses:.2f} statements prepared per request at {n} tenants; "
-        f"cache {big_cache}: {misses_big:.2f}."
+        f"cache {cache}: qN-q1 = {cost:+.2f} ms at p50, {misses:.2f} statements prepared per request; "
+        f"cache {big_cache}: {cost_big:+.2f} ms, {misses_big:.2f} prepared per request."
     )
-    gain = qn.p50 - qbig.p50
     if misses < 0.05:
         log(
-            f"note: at {n} tenants the working set fits the default cache ({default_cache}); "
-            "no tuning needed at this size (rerun with more tenants to find the cliff)."
+            f"note: at {n} tenants the working set fits the default cache ({cache}): no tuning needed at "
+            "this size. The cliff comes once tenants x tenant-queries + shared statements exceed it."
         )
     elif misses_big < 0.05:
         log(
-            f"note: at {n} tenants the default cache ({default_cache}) thrashes; a cache of {big_cache} "
-            f"holds the working set and saves {gain:.2f} ms at p50 (q1 {q1.p50:.2f} ms). The cache must "
-            "exceed tenants x tenant-queries plus the shared control statements, per pooled connection."
+            f"note: at {n} tenants the default cache ({cache}) thrashes and {big_cache} holds the working "
+            "set: raise OMS_STATEMENT_CACHE_SIZE above tenants x tenant-queries + shared statements "
+            "(per pooled connection, so mind server memory), or stop rendering the schema into the SQL."
         )
     else:
         log(
-            f"note: even a cache of {big_cache} thrashes at {n} tenants (needs more than tenants x "
-            "tenant-queries + shared statements per connection); raising the size only postpones the "
-            "cliff. Consider search_path-based tenant sessions (one SQL text for all tenants) instead."
+            f"note: even a cache of {big_cache} thrashes at {n} tenants; raising the size only moves the "
+            "cliff (and costs server memory per connection). Statements that do not embed the schema "
+            "(search_path per tenant session) would keep one SQL text for all tenants."
         )
 
 
