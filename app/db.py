@@ -119,6 +119,7 @@ class Database:
         """A session whose tenant tables resolve into ``tenant.schema_name``; control tables stay
         reachable in the same transaction (the outbox lives there)."""
         async with self._tenant_maker(tenant.schema_name)() as session, session.begin():
+            session.info["tenant"] = tenant
             yield session
 
     def forget_tenant(self, schema: str) -> None:
@@ -140,6 +141,11 @@ def init_db(url: str | None = None, **kwargs) -> Database:
     if _db is None or _db.url != url:
         _db = Database(url, **kwargs)
     return _db
+
+
+def session_tenant(session: AsyncSession) -> TenantRef:
+    """The tenant a tenant session was opened for (services use it to enqueue tenant jobs)."""
+    return session.info["tenant"]
 
 
 def db_ready() -> bool:
