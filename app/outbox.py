@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -54,11 +54,18 @@ class OutboxMessage(ControlBase):
 
 
 async def enqueue(
-    session: AsyncSession, job: str, *, tenant_id: int | None = None, **kwargs: Any
+    session: AsyncSession,
+    job: str,
+    *,
+    tenant_id: int | None = None,
+    delay: timedelta | None = None,
+    **kwargs: Any,
 ) -> OutboxMessage:
     """Record a job to run once the caller's transaction commits. kwargs must be JSON-serialisable;
     the job is called with them plus ``outbox_id`` (and ``tenant_id`` when given)."""
     msg = OutboxMessage(job=job, tenant_id=tenant_id, kwargs=kwargs, attempts=0)
+    if delay:
+        msg.available_at = func.now() + delay
     session.add(msg)
     await session.flush()
     return msg

@@ -14,13 +14,17 @@ from arq.worker import Worker
 from app.activity.jobs import tenant_provisioned
 from app.config import get_settings
 from app.db import close_db, db_ready, init_db
+from app.inventory.jobs import sync_channel_stock
 from app.logs import configure_logging
 from app.outbox import run_relay
 from app.redis import redis_settings
 
 log = logging.getLogger("app.worker")
 
-FUNCTIONS = [func(tenant_provisioned, name="tenant_provisioned", max_tries=10)]
+FUNCTIONS = [
+    func(tenant_provisioned, name="tenant_provisioned", max_tries=10),
+    func(sync_channel_stock, name="sync_channel_stock", max_tries=10),
+]
 
 
 async def startup(ctx: dict) -> None:
