@@ -22,20 +22,11 @@ def _db():
 async def _migrate() -> int:
     from app.db import close_db
     from app.migrate import migrate_all
-    from tenants.models import Tenant
 
-    db = _db()
     try:
-        from sqlalchemy import func, select
-
-        from app.migrate import upgrade_control
-
-        async with db.engine.begin() as conn:
-            await upgrade_control(conn)
-        async with db.control_session() as session:
-            total = await session.scalar(select(func.count()).select_from(Tenant))
-        with tqdm(total=total, desc="tenants", unit="schema", disable=total == 0) as bar:
-            report = await migrate_all(db, progress=lambda _schema: bar.update(1))
+        report = await migrate_all(
+            _db(), progress=lambda total: tqdm(total=total, desc="tenants", unit="schema", disable=total == 0)
+        )
     finally:
         await close_db()
     print(f"control schema at head; {len(report.upgraded)} tenant schema(s) at head")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
@@ -73,10 +74,11 @@ class MigrateReport:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-async def migrate_all(db: Database, progress: Callable[[str], None] | None = None) -> MigrateReport:
+async def migrate_all(db: Database, progress: Callable[[int], Any] | None = None) -> MigrateReport:
     """Upgrade control, then every tenant, each tenant in its own transaction.
 
     A failing tenant is reported and the others still migrate; running it again is a no-op.
+    ``progress(total)`` may return a progress bar (anything with ``update(n)``).
     """
     from tenants.models import Tenant
 
@@ -85,6 +87,7 @@ async def migrate_all(db: Database, progress: Callable[[str], None] | None = Non
     async with db.engine.connect() as conn:
         schemas = (await conn.scalars(select(Tenant.schema_name).order_by(Tenant.id))).all()
     report = MigrateReport()
+    bar = progress(len(schemas)) if progress else None
     for schema in schemas:
         try:
             async with db.engine.begin() as conn:
@@ -92,6 +95,8 @@ async def migrate_all(db: Database, progress: Callable[[str], None] | None = Non
             report.upgraded.append(schema)
         except Exception as exc:  # keep going: one broken tenant must not block the fleet
             report.failed[schema] = f"{type(exc).__name__}: {exc}"
-        if progress:
-            progress(schema)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None and hasattr(bar, "close"):
+        bar.close()
     return report

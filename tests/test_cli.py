@@ -56,16 +56,17 @@ async def test_tenant_create_rejects_bad_slug_with_a_clear_message():
 async def test_migrate_reports_a_broken_tenant_and_still_migrates_the_others(db):
     for slug in ("mig_ok_one", "mig_broken"):
         assert oms("tenant", "create", slug, "--owner-email", f"o@{slug}.example.com").returncode == 0
-    # Break one tenant: forget its version so alembic replays the first revision onto existing tables.
+    # Break one tenant (forget its version, so alembic replays revisions onto existing tables) and
+    # empty the other (so it has real work to do).
     async with db.engine.begin() as conn:
         await conn.execute(text('DROP TABLE "t_mig_broken".alembic_version'))
-        await conn.execute(text('DROP TABLE "t_mig_ok_one".alembic_version'))
-        await conn.execute(text('DROP TABLE "t_mig_ok_one".activity_events'))
+        await conn.execute(text('DROP SCHEMA "t_mig_ok_one" CASCADE'))
+        await conn.execute(text('CREATE SCHEMA "t_mig_ok_one"'))
     result = oms("migrate")
     assert result.returncode == 1
     assert "FAILED t_mig_broken" in result.stderr
     async with db.engine.connect() as conn:
-        # The healthy (here: emptied) tenant was migrated back to head despite the broken one.
+        # The emptied tenant was migrated back to head despite the broken one.
         assert await conn.scalar(text('SELECT count(*) FROM "t_mig_ok_one".activity_events')) == 0
     for slug in ("mig_ok_one", "mig_broken"):
         assert oms("tenant", "drop", slug, "--yes").returncode == 0
