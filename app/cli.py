@@ -1,4 +1,4 @@
-"""``oms``: dev | serve | migrate | worker | tenant create|list|drop | seed."""
+"""``oms``: dev | serve | migrate | worker | tenant create|list|drop | seed | import stock."""
 
 from __future__ import annotations
 
@@ -103,6 +103,58 @@ async def _seed() -> int:
     return 0
 
 
+def _import_stock(args) -> int:
+    """Stock import from a CSV file: chunked, one transaction per chunk, a progress bar, a summary.
+    An operator command, so the tenant comes from the slug (looked up in the control schema)."""
+    import csv
+
+    try:
+        with open(args.file, newline="", encoding="utf-8-sig") as f:
+            try:
+                total = max(sum(1 for cells in csv.reader(f) if any(c.strip() for c in cells)) - 1, 0)
+            except csv.Error:
+                total = None
+            f.seek(0)
+            return asyncio.run(_import_stock_rows(args, f, total))
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _import_stock_rows(args, lines, total: int | None) -> int:
+    from app.db import TenantRef, close_db, schema_for_slug
+    from app.errors import UserError
+    from app.inventory import bulk
+    from tenants import service
+
+    db = _db()
+    try:
+        async with db.control_session() as session:
+            tenant = await service.get_tenant(session, args.tenant)
+        ref = TenantRef(tenant.id, schema_for_slug(tenant.slug))
+        with tqdm(total=total, desc="stock", unit="row") as bar:
+            summary = await bulk.import_rows(
+                lambda: db.tenant_session(ref),
+                bulk.read_csv(lines),
+                actor="cli",
+                chunk_size=args.chunk_size,
+                on_chunk=lambda results: bar.update(len(results)),
+            )
+    except UserError as exc:
+        print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
+        return 2
+    finally:
+        await close_db()
+    for result in summary.failed:
+        for line in bulk.describe(result):
+            print(line, file=sys.stderr)
+    print(
+        f"{summary.total} rows: {summary.applied} applied, {summary.unchanged} unchanged,"
+        f" {len(summary.failed)} failed; ledger reference {summary.reference}"
+    )
+    return 1 if summary.failed else 0
+
+
 def _serve(args) -> int:
     import uvicorn
 
@@ -143,6 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     drop.add_argument("slug")
     drop.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
+    imports = sub.add_parser("import", help="import data from files")
+    isub = imports.add_subparsers(dest="import_command", required=True)
+    stock = isub.add_parser(
+        "stock", help="set stock from a CSV: location_code,material_code,on_hand[,safety_stock]"
+    )
+    stock.add_argument("file")
+    stock.add_argument("--tenant", required=True, help="tenant slug")
+    stock.add_argument("--chunk-size", type=int, default=500, help="rows per transaction (default 500)")
+
     args = parser.parse_args(argv)
     if args.command == "dev":
         from app.devserver import run_dev
@@ -161,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_migrate())
     if args.command == "seed":
         return asyncio.run(_seed())
+    if args.command == "import":
+        if args.chunk_size < 1:
+            parser.error("--chunk-size must be at least 1")
+        return _import_stock(args)
     if args.tenant_command == "create":
         return asyncio.run(_tenant_create(args))
     if args.tenant_command == "list":

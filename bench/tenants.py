@@ -4,12 +4,14 @@ Run it as ``.venv/bin/python bench/tenants.py [--tenants N] [--quick]`` (N defau
 means 50; ``--tenants 1000`` is the long run).
 
 Why: every tenant lives in its own PostgreSQL schema, and a tenant session renders that schema into the
-SQL (``schema_translate_map``). So each tenant x query is a distinct SQL text for asyncpg, and both
-per-connection prepared-statement caches (asyncpg's and SQLAlchemy's adapter LRU, both sized by
-``OMS_STATEMENT_CACHE_SIZE``, default 100; see ``app.db.Database``) see N times as many statements as
-a single-tenant app would. Once the working set of statements exceeds the cache, every tenant query
-is parsed and planned again (an extra Parse/Describe round trip) instead of reusing a prepared
-statement. This benchmark puts a number on that, in one run, on the real code paths:
+SQL (``schema_translate_map``). So each tenant x query is a distinct SQL text, and the per-connection
+prepared-statement cache (the LRU of SQLAlchemy's asyncpg adapter, ``prepared_statement_cache_size``,
+sized by ``OMS_STATEMENT_CACHE_SIZE``, default 100, in ``app.db.Database``; asyncpg's own
+``statement_cache_size`` does not apply to statements SQLAlchemy prepares) sees N times as many
+statements as a single-tenant app would. Once the working set of statements exceeds the cache, tenant
+queries miss it and are prepared again (an extra Parse/Describe round trip, and the old statement is
+closed) instead of reusing a prepared statement. This benchmark puts a number on that, in one run, on
+the real code paths:
 
 1. Provisioning: N tenants through ``tenants.service.signup`` (the code behind the public ``signup``
    mutation: organisation, tenant row, schema + tenant migrations, owner with an Argon2 password hash,
@@ -17,22 +19,30 @@ statement. This benchmark puts a number on that, in one run, on the real code pa
    show whether provisioning slows down as the catalogue grows). The ``tenant_provisioned`` job is
    then run inline (outside the timing) so the activity query below returns a row.
 2. Query latency of one authenticated GraphQL query through the real Starlette app (``create_app``
-   over ``httpx.ASGITransport``, bearer token from signup): ``viewer`` (control schema) plus
-   ``activity`` (tenant schema). Measured sequentially, after a warm-up:
-   - ``q1``: right after the first tenant exists (a true one-tenant system): the same-run baseline;
-   - ``q1hot``: after N tenants exist, always the same tenant (isolates database-size effects);
+   over ``httpx.ASGITransport``, bearer token from signup): ``viewer { role tenant { slug } }``
+   (control schema) plus ``activity(first: 5)`` (tenant schema). Requests are sequential:
+   - ``q1first``: right after the first tenant exists (a true one-tenant system; measured early in
+     the process, so only indicative);
+   - ``q1``: after N tenants exist, always the same tenant: the same-run baseline;
    - ``qN``: after N tenants exist, round-robin over all N tokens, so every request runs a different
-     tenant's SQL. Round-robin is the worst case for an LRU cache (no hit once N exceeds it);
-   - ``qN_cache<size>``: ``qN`` again after re-creating the process-wide Database with a larger
-     statement cache (``--cache-size``, default 1000), to tell whether tuning the setting is enough.
-   Each measurement reports p50/p99, and how many statements had to be prepared per request
-   (counted on ``asyncpg.Connection.prepare``), which is the cache miss rate made visible.
+     tenant's SQL. Round-robin is the worst case for an LRU cache (no hits once N exceeds it).
+   ``q1`` and ``qN`` are measured after a warm-up (until the caches are steady), in alternating
+   blocks, so the drift of a noisy machine hits both alike; their ratio is the cost of tenant count.
+   This is done twice, each time on a fresh process-wide Database (``close_db``/``init_db``): with
+   the configured statement cache, and with a larger one (``--cache-size``, default 1000), to tell
+   whether tuning the setting is enough. Each measurement reports p50/p99 and how many statements
+   had to be prepared per request (counted on ``asyncpg.Connection.prepare``, which SQLAlchemy's
+   adapter calls exactly on a cache miss), plus the server-side prepared statements per connection.
 
 Servers come from ``OMS_DATABASE_URL`` / ``OMS_REDIS_URL`` when set, else the embedded ones are started
 under ``.oms/bench``. The benchmark creates its own database ``oms_bench_<hex>`` on that server, uses a
 Redis prefix of its own, and drops/cleans both at the end, also on error or Ctrl-C.
 
-Output: human-readable lines while running, then exactly one final line of ``key=value`` pairs.
+Output: human-readable lines while running, then exactly one final line of ``key=value`` pairs:
+``provision_*_ms`` (per signup), ``q1first_*``, ``q1_*`` and ``qN_*`` latencies in ms with the default
+cache, ``ratio_p50``/``ratio_p99`` = qN/q1, the same with ``_cache<size>`` for the larger cache,
+``*_prepares_per_req`` (cache misses per request) and ``server_prepared_*_max`` (server-side prepared
+statements on the busiest pooled connection).
 """
 
 from __future__ import annotations
@@ -68,8 +78,8 @@ PASSWORD = "correct horse battery staple"
 
 QUERY = "{ viewer { role tenant { slug } } activity(first: 5) { edges { node { kind } } } }"
 
-# Request loops are bounded: samples per measurement never exceed MAX_SAMPLES.
-MAX_SAMPLES = 3000
+# Request loops are bounded: a measurement or a warm-up never exceeds MAX_SAMPLES requests.
+MAX_SAMPLES = 2000
 
 
 def log(message: str = "") -> None:
@@ -183,31 +193,39 @@ class Bench:
 
     async def warm_up(self, tenants: list[TenantCreds], *, cap: int) -> int:
         """Full rounds over ``tenants`` until the caches are steady: a round that prepared nothing, or
-        no fewer statements than the round before (a cache that thrashes stays thrashing). Requests
-        reach several pooled connections in a shifting pattern, so one round is not always enough.
-        At most ``cap`` requests; returns how many were made."""
-        made, last = 0, None
+        a thrashing one (from the third round on: half the requests or more prepared, and no better
+        than the round before). Requests reach two pooled connections in a shifting pattern, so the
+        first two rounds are both cold. At most ``cap`` requests; returns how many were made."""
+        made, rounds, last = 0, 0, 0
         while made < cap:
             count = min(len(tenants), cap - made)
             prepared = await self.requests(tenants, count)
-            made += count
-            if prepared == 0 or (last is not None and prepared >= 0.9 * last):
+            made, rounds = made + count, rounds + 1
+            thrashing = rounds >= 3 and prepared >= len(tenants) / 2 and prepared >= 0.9 * last
+            if prepared == 0 or thrashing:
                 break
             last = prepared
         return made
 
     async def compare(
-        self, one: list[TenantCreds], many: list[TenantCreds], *, q1_samples: int, qn_samples: int
+        self,
+        one: list[TenantCreds],
+        many: list[TenantCreds],
+        *,
+        q1_samples: int,
+        qn_samples: int,
+        rounds: int,
+        single_warmup: int,
     ) -> tuple[Latency, Latency, int]:
-        """Warm up, then alternate blocks of 1-tenant and N-tenant requests, so that drift of a noisy
-        machine (other processes, CPU frequency) hits both sides alike. Returns (q1, qN, warm-up)."""
-        await self.requests(one, 30)
-        warm = await self.warm_up(many, cap=min(MAX_SAMPLES, 5 * len(many)))
+        """Warm up, then alternate short blocks of 1-tenant and N-tenant requests, so that the drift of
+        a noisy machine (other processes, CPU frequency) hits both sides alike. A block of N-tenant
+        requests is far shorter than the cache, so it cannot evict the single tenant's statement.
+        At most ``rounds`` warm-up rounds. Returns (q1, qN, warm-up requests)."""
+        await self.requests(one, single_warmup)
+        warm = await self.warm_up(many, cap=min(MAX_SAMPLES, rounds * len(many)))
         q1, qn = Latency(), Latency()
-        blocks = 6
+        blocks = max(1, q1_samples // 10)
         for b in range(blocks):
-            # The N-tenant block may have evicted the single tenant's statement: re-warm, unmeasured.
-            await self.requests(one, 2)
             await self.requests(one, _share(q1_samples, blocks, b), q1)
             await self.requests(many, _share(qn_samples, blocks, b), qn)
         return q1, qn, warm
@@ -242,7 +260,8 @@ async def provision(db, index: int) -> tuple[float, TenantCreds]:
 
 
 async def server_prepared_statements(database) -> list[int]:
-    """Server-side prepared statements held by each idle pooled connection (bounded by the caches?)."""
+    """Server-side prepared statements held by each idle pooled connection: bounded by the cache size
+    if evicted statements are really closed on the server."""
     from sqlalchemy import text
 
     idle = database.engine.pool.checkedin()
@@ -262,9 +281,13 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
 
     n = args.tenants
     default_cache = get_settings().statement_cache_size
-    # Sequential requests take ~10 ms here: --quick stays well under a minute on 2 cores.
-    q1_samples = 150 if args.quick else 600
-    qn_samples = min(MAX_SAMPLES, max(2 * n, 200 if args.quick else 600))
+    # A request takes 10-20 ms on 2 shared cores and a signup 0.2-0.7 s (it grows with the tenant
+    # migrations): --quick keeps its request counts small to stay under a minute even on a busy machine.
+    q1first_samples = 30 if args.quick else 300
+    q1_samples = 40 if args.quick else 600
+    qn_samples = min(MAX_SAMPLES, max(n, 100 if args.quick else 600))  # at least one full round
+    warmup_rounds = 3 if args.quick else 4
+    single_warmup = 10 if args.quick else 30
     big = f"cache{args.cache_size}"
 
     def fmt(value: float) -> str:
@@ -292,9 +315,9 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
                     tenants.append(creds)
                     if i == 0:
                         q1first = Latency()
-                        await bench.requests(tenants, 30)
-                        await bench.requests(tenants, q1_samples, q1first)
-                        log(f"q1first (1 tenant exists)           {q1first.describe()}")
+                        await bench.requests(tenants, single_warmup)
+                        await bench.requests(tenants, q1first_samples, q1first)
+                        log(f"{'q1first (1 tenant exists)':<34}{q1first.describe()}")
                 tenth = max(1, n // 10)
                 first, last = statistics.median(durations[:tenth]), statistics.median(durations[-tenth:])
                 log(
@@ -310,11 +333,16 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
                     size = default_cache if cache is None else cache
                     log(f"statement cache {size}: warming up, then interleaving 1-tenant and {n}-tenant runs")
                     q1, qn, warm = await bench.compare(
-                        one, tenants, q1_samples=q1_samples, qn_samples=qn_samples
+                        one,
+                        tenants,
+                        q1_samples=q1_samples,
+                        qn_samples=qn_samples,
+                        rounds=warmup_rounds,
+                        single_warmup=single_warmup,
                     )
                     held = await server_prepared_statements(database)
-                    log(f"  q1 (same tenant, {n} exist)          {q1.describe()}")
-                    log(f"  qN (round-robin over {n})  {qn.describe()}")
+                    log(f"{f'  q1 (one tenant of {n})':<34}{q1.describe()}")
+                    log(f"{f'  qN (round-robin over {n})':<34}{qn.describe()}")
                     log(f"  warm-up {warm} requests; server-side prepared statements per connection: {held}")
                     results[label] = (q1, qn, held)
     finally:
@@ -342,6 +370,7 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
         f"qN_{big}_p50_ms": fmt(qn_big.p50),
         f"qN_{big}_p99_ms": fmt(qn_big.p99),
         f"ratio_{big}_p50": fmt(qn_big.p50 / q1_big.p50),
+        f"ratio_{big}_p99": fmt(qn_big.p99 / q1_big.p99),
         "qN_prepares_per_req": fmt(qn.prepares_per_request),
         f"qN_{big}_prepares_per_req": fmt(qn_big.prepares_per_request),
         "server_prepared_max": str(max(held)),
@@ -352,25 +381,44 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
     return out
 
 
+# Below this many statements prepared per request the cache holds the working set (what is left is
+# warm-up residue: a tenant's first request on the other pooled connection); a thrashing cache
+# prepares about one statement per request.
+THRASH = 0.25
+
+
 def verdict(n: int, cache: int, big_cache: int, q1: Latency, qn: Latency, q1_big: Latency, qn_big: Latency):
-    """The closing note: is the default cache too small for this many tenants, and does tuning help?"""
+    """The closing note: is the default cache too small for this many tenants, and does tuning help?
+
+    Latencies are compared as qN/q1 ratios of the same phase (interleaved), not across phases: the two
+    phases run minutes apart and a shared machine drifts more than the effect being measured."""
     misses, misses_big = qn.prepares_per_request, qn_big.prepares_per_request
-    cost, cost_big = qn.p50 - q1.p50, qn_big.p50 - q1_big.p50
+    ratio, ratio_big = qn.p50 / q1.p50, qn_big.p50 / q1_big.p50
+    ratio99, ratio99_big = qn.p99 / q1.p99, qn_big.p99 / q1_big.p99
     log()
     log(
-        f"cache {cache}: qN-q1 = {cost:+.2f} ms at p50, {misses:.2f} statements prepared per request; "
-        f"cache {big_cache}: {cost_big:+.2f} ms, {misses_big:.2f} prepared per request."
+        f"cache {cache}: qN/q1 = {ratio:.2f} at p50, {ratio99:.2f} at p99, {misses:.2f} statements prepared "
+        f"per request; cache {big_cache}: {ratio_big:.2f}, {ratio99_big:.2f}, {misses_big:.2f}."
     )
-    if misses < 0.05:
+    if misses < THRASH:
         log(
             f"note: at {n} tenants the working set fits the default cache ({cache}): no tuning needed at "
             "this size. The cliff comes once tenants x tenant-queries + shared statements exceed it."
         )
-    elif misses_big < 0.05:
+    elif misses_big < THRASH:
+        gain = (ratio - ratio_big) * 100
+        worth = gain >= 10  # smaller differences are run-to-run noise here; p99 is noisier still
         log(
             f"note: at {n} tenants the default cache ({cache}) thrashes and {big_cache} holds the working "
-            "set: raise OMS_STATEMENT_CACHE_SIZE above tenants x tenant-queries + shared statements "
-            "(per pooled connection, so mind server memory), or stop rendering the schema into the SQL."
+            f"set, which changes the p50 gap to one tenant by {-gain:+.0f}% of q1. "
+            + (
+                "Worth raising OMS_STATEMENT_CACHE_SIZE above tenants x tenant-queries + shared "
+                "statements (it is per pooled connection, so mind server memory)."
+                if worth
+                else "That is within run-to-run noise: a re-prepare is one extra round trip, small next "
+                "to the rest of a request, so tuning is optional for this query; it matters more as "
+                "tenant-queries per request multiply."
+            )
         )
     else:
         log(

@@ -12,6 +12,10 @@ from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
 from app.activity.models import ActivityEvent
+from app.api.inventory.loaders import InventoryLoaders
+from app.catalog.models import ChannelListing, Material, Product
+from app.catalog.service import components_of
+from app.channels.models import Channel
 from tenants.models import ApiKey, Membership, User
 
 
@@ -27,6 +31,12 @@ class Loaders:
         self.api_key = self._make(self._api_keys)
         self.membership = self._make(self._memberships)
         self.activity_event = self._make(self._activity_events)
+        self.material = self._make(lambda keys: self._tenant_rows(Material, keys))
+        self.product = self._make(lambda keys: self._tenant_rows(Product, keys))
+        self.product_components = self._make(self._product_components)
+        self.channel = self._make(lambda keys: self._tenant_rows(Channel, keys))
+        self.channel_listing = self._make(lambda keys: self._tenant_rows(ChannelListing, keys))
+        self.inventory = InventoryLoaders(ctx)
 
     @staticmethod
     def _make(fn: Callable[[list[int]], Awaitable[list[Any]]]) -> DataLoader[int, Any]:
@@ -52,3 +62,13 @@ class Loaders:
         async with self._ctx.tenant_session() as session:
             rows = (await session.scalars(select(ActivityEvent).where(ActivityEvent.id.in_(keys)))).all()
         return _by_id(rows, keys)
+
+    async def _tenant_rows(self, model, keys: list[int]) -> list[Any]:
+        async with self._ctx.tenant_session() as session:
+            return _by_id((await session.scalars(select(model).where(model.id.in_(keys)))).all(), keys)
+
+    async def _product_components(self, keys: list[int]) -> list[list[tuple[int, int]]]:
+        """Product id -> [(material id, quantity)]."""
+        async with self._ctx.tenant_session() as session:
+            found = await components_of(session, keys)
+        return [found[key] for key in keys]

@@ -114,9 +114,25 @@ def tenant_row_ids(info, node_ids) -> list[int | None]:
     out: list[int | None] = []
     for raw in node_ids:
         tenant, _, row = str(raw).partition(".")
-        ok = principal is not None and tenant == str(principal.tenant.id) and row.isdigit()
+        # isascii: "²".isdigit() is true but int() refuses it; 18 digits keep it inside bigint.
+        ok = principal is not None and tenant == str(principal.tenant.id) and row.isascii()
+        ok = ok and row.isdigit() and len(row) <= 18
         out.append(int(row) if ok else None)
     return out
+
+
+def decode_tenant_node_id(info, gid: strawberry.ID | str | None, type_name: str) -> int | None:
+    """The row id inside a tenant-scoped global id of the expected type, or None (treated as not
+    found): garbage, another type, and another tenant's id all look the same."""
+    if gid is None:
+        return None
+    try:
+        parsed = relay.GlobalID.from_id(str(gid))
+    except Exception:
+        return None
+    if parsed.type_name != type_name:
+        return None
+    return tenant_row_ids(info, [parsed.node_id])[0]
 
 
 async def load_nodes(info, loader, node_ids, scope: str, build, *, tenant_scoped: bool = False):

@@ -10,7 +10,11 @@ from strawberry import relay
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
 from app.api.activity import ActivityQueries
+from app.api.catalog import CatalogMutations, CatalogQueries
+from app.api.catalog_csv import CatalogCsvMutations, CatalogCsvQueries
+from app.api.channels import ChannelMutations, ChannelQueries
 from app.api.errors import MaskInternalErrors
+from app.api.inventory import InventoryMutations, InventoryQueries
 from app.api.tenants import TenantMutations, TenantQueries
 
 MAX_DEPTH = 12
@@ -19,13 +23,15 @@ MAX_TOKENS = 5000
 
 
 @strawberry.type
-class Query(TenantQueries, ActivityQueries):
+class Query(
+    TenantQueries, ActivityQueries, CatalogQueries, ChannelQueries, CatalogCsvQueries, InventoryQueries
+):
     node: relay.Node | None = relay.node(description="Any object of your tenant by its global id.")
     nodes: list[relay.Node | None] = relay.node()
 
 
 @strawberry.type
-class Mutation(TenantMutations):
+class Mutation(TenantMutations, CatalogMutations, ChannelMutations, CatalogCsvMutations, InventoryMutations):
     pass
 
 

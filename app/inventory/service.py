@@ -192,7 +192,13 @@ async def count(
 
 
 async def set_safety_stock(
-    session, location_id: int, material_id: int, safety_stock: int, *, actor: str = "system"
+    session,
+    location_id: int,
+    material_id: int,
+    safety_stock: int,
+    *,
+    actor: str = "system",
+    reference: str = "",
 ) -> StockLevel:
     check_quantity(safety_stock, "safetyStock", allow_zero=True)
     await _material(session, material_id)
@@ -210,6 +216,7 @@ async def set_safety_stock(
         material_id,
         location_id,
         Deltas(safety_stock=safety_stock - current),
+        reference=reference,
         actor=actor,
     )
 

@@ -1,0 +1,82 @@
+"""Channel records: create, update, list. Adapters and webhooks come with the orders work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.catalog import fields as f
+from app.catalog.service import flush, search_filter
+from app.channels.models import PLATFORMS, Channel
+from app.errors import NotFound, UserError
+
+_CONSTRAINTS = {"uq_channels_code": ("DUPLICATE_CODE", "a channel with this code already exists", "code")}
+
+
+def clean_channel(values: dict[str, Any], *, new: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "code":
+            out[key] = f.clean_code(value, max_len=60)
+        elif key == "name":
+            out[key] = f.clean_text(value, "name", "name", 200)
+        elif key == "platform":
+            if value not in PLATFORMS:
+                raise UserError(
+                    "INVALID_PLATFORM", f"platform must be one of: {', '.join(PLATFORMS)}", "platform"
+                )
+            out[key] = value
+        elif key == "is_core":
+            out[key] = f.clean_flag(value, "isCore", "is core")
+        elif key == "active":
+            out[key] = f.clean_flag(value, "active", "active")
+        else:
+            raise ValueError(f"not a channel field: {key}")
+    if new:
+        for key in ("code", "name", "platform"):
+            if key not in out:
+                raise UserError("REQUIRED", f"{key} is required", key)
+    return out
+
+
+async def _ensure_code_free(session: AsyncSession, code: str, exclude_id: int | None) -> None:
+    query = select(Channel.id).where(Channel.code == code)
+    if exclude_id is not None:
+        query = query.where(Channel.id != exclude_id)
+    if await session.scalar(query.limit(1)) is not None:
+        raise UserError("DUPLICATE_CODE", f"a channel with code {code!r} already exists", "code")
+
+
+async def create_channel(session: AsyncSession, values: dict[str, Any]) -> Channel:
+    values = clean_channel(values, new=True)
+    await _ensure_code_free(session, values["code"], None)
+    row = Channel(**{"is_core": False, "active": True, **values})
+    session.add(row)
+    await flush(session, _CONSTRAINTS)
+    return row
+
+
+async def update_channel(session: AsyncSession, channel_id: int, values: dict[str, Any]) -> Channel:
+    row = await session.get(Channel, channel_id)
+    if row is None:
+        raise NotFound("channel")
+    values = clean_channel(values, new=False)
+    if "code" in values:
+        await _ensure_code_free(session, values["code"], row.id)
+    for key, value in values.items():
+        setattr(row, key, value)
+    await flush(session, _CONSTRAINTS)
+    return row
+
+
+def channels_query(
+    search: str | None = None, platform: str | None = None, active: bool | None = None
+) -> Select:
+    query = search_filter(select(Channel), search, Channel.code, Channel.name)
+    if platform is not None:
+        query = query.where(Channel.platform == platform)
+    if active is not None:
+        query = query.where(Channel.active.is_(active))
+    return query

@@ -1,0 +1,208 @@
+"""Bulk stock import: the GraphQL rows mutation, the CSV upload and ``oms import stock`` all apply the
+good rows, report the bad ones by position, and leave a ledger that replays to the levels."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
+
+from app.catalog.models import Material
+from app.config import PROJECT_ROOT
+from app.inventory import bulk, ledger
+from app.inventory.models import Location, StockLevel, StockMovement
+from tests.inventory_helpers import location, material, tenant_ref
+from tests.test_inventory_api import Stock
+
+FIXTURE = Path(__file__).parent / "fixtures" / "inventory" / "stock_with_errors.csv"
+RESULT = "reference applied unchanged failed"
+
+
+@pytest.fixture
+async def stock(db, gql, tenant_a) -> Stock:
+    """Tenant A with locations WH-EAST, WH-WEST and materials MAT-A, MAT-B."""
+    s = Stock(gql, tenant_a, await tenant_ref(db, tenant_a.slug))
+    async with db.tenant_session(s.tref) as session:
+        for code in ("WH-EAST", "WH-WEST"):
+            await location(session, code=code)
+        for code in ("MAT-A", "MAT-B"):
+            await material(session, code=code)
+    return s
+
+
+async def levels(db, stock: Stock) -> dict[tuple[str, str], tuple[int, int]]:
+    """(location code, material code) -> (on hand, safety stock)."""
+    async with db.tenant_session(stock.tref) as s:
+        rows = await s.execute(
+            select(Location.code, Material.code, StockLevel.on_hand, StockLevel.safety_stock)
+            .join(Location, Location.id == StockLevel.location_id)
+            .join(Material, Material.id == StockLevel.material_id)
+        )
+        return {(loc, mat): (on_hand, safety) for loc, mat, on_hand, safety in rows}
+
+
+async def ledger_ok(db, stock: Stock) -> bool:
+    async with db.tenant_session(stock.tref) as s:
+        return await ledger.check_ledger(s) == []
+
+
+async def test_bulk_set_stock_applies_good_rows_and_reports_bad_ones(db, stock):
+    rows = [
+        {"locationCode": "WH-EAST", "materialCode": "MAT-A", "onHand": 10, "safetyStock": 2},
+        {"locationCode": "WH-EAST", "materialCode": "MAT-NOPE", "onHand": 1},
+        {"locationCode": "WH-WEST", "materialCode": "MAT-A", "onHand": -5},
+        {"locationCode": "WH-WEST", "materialCode": "MAT-B", "onHand": 2_000_000},
+        {"locationCode": " ", "materialCode": "MAT-B", "onHand": 1},
+        {"locationCode": "WH-WEST", "materialCode": "MAT-B", "onHand": 4, "safetyStock": -1},
+        {"locationCode": "WH-WEST", "materialCode": "MAT-B", "onHand": 4},
+    ]
+    fields = f"{RESULT} rows {{ index stockLevel {{ onHand safetyStock }} userErrors {{ field code }} }}"
+    res = await stock.mutate("bulkSetStock", {"rows": rows}, fields)
+    assert (res["applied"], res["unchanged"], res["failed"], res["userErrors"]) == (2, 0, 5, [])
+    assert [r["index"] for r in res["rows"]] == list(range(7))
+    errors = {r["index"]: [(e["field"], e["code"]) for e in r["userErrors"]] for r in res["rows"]}
+    assert errors == {
+        0: [],
+        1: [(["rows", "1", "materialCode"], "NOT_FOUND")],
+        2: [(["rows", "2", "onHand"], "INVALID_QUANTITY")],
+        3: [(["rows", "3", "onHand"], "INVALID_QUANTITY")],
+        4: [(["rows", "4", "locationCode"], "INVALID_CODE")],
+        5: [(["rows", "5", "safetyStock"], "INVALID_QUANTITY")],
+        6: [],
+    }
+    assert res["rows"][0]["stockLevel"] == {"onHand": 10, "safetyStock": 2}
+    assert res["rows"][1]["stockLevel"] is None
+    assert await levels(db, stock) == {("WH-EAST", "MAT-A"): (10, 2), ("WH-WEST", "MAT-B"): (4, 0)}
+
+    # Every change is in the ledger under the import's reference; the same rows again change nothing.
+    moved = await stock(
+        "query($r: String) { stockMovements(filter: {reference: $r}) { edges { node { kind } } } }",
+        {"r": res["reference"]},
+    )
+    assert sorted(e["node"]["kind"] for e in moved["stockMovements"]["edges"]) == ["count", "count", "safety"]
+    again = await stock.mutate("bulkSetStock", {"rows": [rows[0], rows[6]]}, RESULT)
+    assert (again["applied"], again["unchanged"], again["failed"]) == (0, 2, 0)
+    assert await ledger_ok(db, stock)
+
+    for bad in ([], [rows[0]] * 1001):
+        res = await stock.mutate("bulkSetStock", {"rows": bad}, RESULT)
+        assert [e["code"] for e in res["userErrors"]] == ["INVALID_ROWS"]
+
+
+async def test_csv_upload_keeps_good_rows_and_reports_bad_lines(db, stock):
+    csv = FIXTURE.read_text()
+    fields = f"{RESULT} errors {{ line column code message }}"
+    res = await stock.mutate("importStockCsv", {"csv": csv}, fields)
+    assert (res["applied"], res["unchanged"], res["failed"], res["userErrors"]) == (3, 0, 7, [])
+    assert [(e["line"], e["column"], e["code"]) for e in res["errors"]] == [
+        (4, "on_hand", "INVALID_QUANTITY"),
+        (5, "on_hand", "INVALID_QUANTITY"),
+        (6, "location_code", "NOT_FOUND"),
+        (7, "material_code", "NOT_FOUND"),
+        (8, None, "DUPLICATE_ROW"),
+        (9, None, "INVALID_ROW"),
+        (10, "on_hand", "INVALID_QUANTITY"),
+    ]
+    messages = {e["line"]: e["message"] for e in res["errors"]}
+    assert "cannot be negative" in messages[4] and "on line 2" in messages[8]
+    assert "'WH-NOPE'" in messages[6] and "expected 4 columns, found 3" in messages[9]
+    expected = {("WH-EAST", "MAT-A"): (10, 2), ("WH-EAST", "MAT-B"): (5, 0), ("WH-WEST", "MAT-B"): (3, 1)}
+    assert await levels(db, stock) == expected
+
+    again = await stock.mutate("importStockCsv", {"csv": csv}, RESULT)
+    assert (again["applied"], again["unchanged"], again["failed"]) == (0, 3, 7)
+    assert await levels(db, stock) == expected
+    assert await ledger_ok(db, stock)
+
+    for bad, code in [
+        ("", "INVALID_CSV"),
+        ("location_code,on_hand\nWH-EAST,1\n", "INVALID_CSV"),
+        ("location_code,material_code,on_hand,colour\n", "INVALID_CSV"),
+        ("location_code,material_code,on_hand\n" + "WH-EAST,MAT-A,1\n" * 5001, "CSV_TOO_LARGE"),
+    ]:
+        res = await stock.mutate("importStockCsv", {"csv": bad}, RESULT)
+        assert [e["code"] for e in res["userErrors"]] == [code]
+    assert await levels(db, stock) == expected
+
+
+async def test_a_failing_chunk_is_reported_and_the_import_goes_on(db, stock):
+    attempts = {"n": 0}
+
+    @asynccontextmanager
+    async def flaky_first_chunk():
+        attempts["n"] += 1
+        if attempts["n"] <= 2:  # the first chunk fails twice (its retry included)
+            raise DBAPIError("COMMIT", {}, Exception("deadlock detected"))
+        async with db.tenant_session(stock.tref) as session:
+            yield session
+
+    rows = [bulk.StockRow(i, "WH-EAST", code, 7) for i, code in enumerate(["MAT-A", "MAT-B"])]
+    rows.append(bulk.StockRow(2, "WH-WEST", "MAT-A", 1))
+    chunks: list[int] = []
+    summary = await bulk.import_rows(
+        flaky_first_chunk, rows, actor="test", chunk_size=2, on_chunk=lambda r: chunks.append(len(r))
+    )
+    assert chunks == [2, 1]
+    assert [(r.line, r.errors[0].code) for r in summary.failed] == [(0, "CHUNK_FAILED"), (1, "CHUNK_FAILED")]
+    assert summary.applied == 1
+    assert await levels(db, stock) == {("WH-WEST", "MAT-A"): (1, 0)}
+
+
+def oms(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ),
+        timeout=300,
+    )
+
+
+async def test_cli_import_shows_progress_and_a_summary(db, stock, tmp_path):
+    async with db.tenant_session(stock.tref) as s:
+        for i in range(20):
+            await location(s, code=f"CLI-L{i:02}")
+        for i in range(30):
+            await material(s, code=f"CLI-M{i:02}")
+    path = tmp_path / "stock.csv"
+    lines = ["location_code,material_code,on_hand"]
+    lines += [f"CLI-L{i:02},CLI-M{j:02},{i + j}" for i in range(20) for j in range(30)]
+    lines += ["CLI-L00,CLI-M00,-1", "CLI-L00,NOPE,1"]  # lines 602 and 603
+    path.write_text("\n".join(lines) + "\n")
+
+    result = oms("import", "stock", str(path), "--tenant", stock.tenant.slug, "--chunk-size", "100")
+    assert result.returncode == 1, result.stderr  # some rows failed
+    assert "602/602" in result.stderr and "row" in result.stderr  # the tqdm bar reached the end
+    assert "line 602: on_hand cannot be negative (got -1) (INVALID_QUANTITY)" in result.stderr
+    assert "line 603: no material with code 'NOPE' (NOT_FOUND)" in result.stderr
+    assert "602 rows: 600 applied, 0 unchanged, 2 failed" in result.stdout
+    async with db.tenant_session(stock.tref) as s:
+        total = await s.scalar(select(func.sum(StockLevel.on_hand)))
+        movements = await s.scalar(select(func.count()).select_from(StockMovement))
+    assert total == sum(i + j for i in range(20) for j in range(30))
+    assert movements == 600
+    assert await ledger_ok(db, stock)
+
+    fixture = oms("import", "stock", str(FIXTURE), "--tenant", stock.tenant.slug)
+    assert fixture.returncode == 1
+    assert "10 rows: 3 applied, 0 unchanged, 7 failed" in fixture.stdout
+    assert [line.split(":")[0] for line in fixture.stderr.splitlines() if line.startswith("line ")] == [
+        f"line {n}" for n in (4, 5, 6, 7, 8, 9, 10)
+    ]
+
+    clean = tmp_path / "clean.csv"
+    clean.write_text("location_code,material_code,on_hand\nWH-EAST,MAT-A,10\n")
+    unchanged = oms("import", "stock", str(clean), "--tenant", stock.tenant.slug)
+    assert unchanged.returncode == 0 and "1 rows: 0 applied, 1 unchanged, 0 failed" in unchanged.stdout
+
+    unknown = oms("import", "stock", str(clean), "--tenant", "no_such_tenant")
+    assert unknown.returncode == 2 and "not found" in unknown.stderr
+    missing = oms("import", "stock", str(tmp_path / "missing.csv"), "--tenant", stock.tenant.slug)
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
