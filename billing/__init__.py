@@ -1,0 +1,1 @@
+"""Usage metering and plans; usage is reported to Stripe (SaaS deployments only)."""
