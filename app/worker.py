@@ -16,6 +16,7 @@ from app.config import get_settings
 from app.db import close_db, db_ready, init_db
 from app.inventory.jobs import sync_channel_stock
 from app.logs import configure_logging
+from app.orders.jobs import run_order_automation
 from app.outbox import run_relay
 from app.redis import redis_settings
 
@@ -24,6 +25,7 @@ log = logging.getLogger("app.worker")
 FUNCTIONS = [
     func(tenant_provisioned, name="tenant_provisioned", max_tries=10),
     func(sync_channel_stock, name="sync_channel_stock", max_tries=10),
+    func(run_order_automation, name="run_order_automation", max_tries=10),
 ]
 
 

@@ -59,6 +59,7 @@ class Order(TenantBase):
         UniqueConstraint("channel_id", "external_id"),
         Index("ix_orders_status_id", "status", "id"),
         Index("ix_orders_placed_at", "placed_at"),
+        Index("ix_orders_address_hash_placed_at", "address_hash", "placed_at"),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     number: Mapped[str] = mapped_column(String(30), unique=True)
@@ -74,6 +75,7 @@ class Order(TenantBase):
         ForeignKey("customers.id", ondelete="SET NULL"), index=True
     )
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    address_hash: Mapped[str] = mapped_column(String(64), default="")  # the address alone (scalper rule)
     currency: Mapped[str] = mapped_column(String(3))
     subtotal: Mapped[Decimal] = mapped_column(MONEY)
     shipping: Mapped[Decimal] = mapped_column(MONEY)

@@ -140,6 +140,7 @@ def upgrade() -> None:
         sa.Column("business_model", sa.String(length=20), nullable=False),
         sa.Column("customer_id", sa.BigInteger(), nullable=True),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("address_hash", sa.String(length=64), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("subtotal", sa.Numeric(precision=14, scale=2), nullable=False),
         sa.Column("shipping", sa.Numeric(precision=14, scale=2), nullable=False),
@@ -159,7 +160,9 @@ def upgrade() -> None:
         sa.Column("invoice", postgresql.JSONB(astext_type=Text()), nullable=True),
         sa.Column("extra", postgresql.JSONB(astext_type=Text()), nullable=False),
         sa.Column("search_text", sa.Text(), nullable=False),
-        sa.Column("status_changed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column(
+            "status_changed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
         sa.Column("inbox_id", sa.BigInteger(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
@@ -184,6 +187,13 @@ def upgrade() -> None:
     op.create_index(op.f("ix_orders_customer_id"), "orders", ["customer_id"], unique=False, schema="tenant")
     op.create_index(op.f("ix_orders_fingerprint"), "orders", ["fingerprint"], unique=False, schema="tenant")
     op.create_index("ix_orders_placed_at", "orders", ["placed_at"], unique=False, schema="tenant")
+    op.create_index(
+        "ix_orders_address_hash_placed_at",
+        "orders",
+        ["address_hash", "placed_at"],
+        unique=False,
+        schema="tenant",
+    )
     op.create_index("ix_orders_status_id", "orders", ["status", "id"], unique=False, schema="tenant")
     op.create_table(
         "order_events",

@@ -1,0 +1,123 @@
+"""One customer across channels: an order finds its customer by any identity it shows (phone, e-mail,
+platform buyer id), and the identities it brings that we did not know are attached to that customer.
+
+Identities are keyed hashes (see ``identity``); only masked forms are kept readable. Concurrent orders
+of a new customer race on the unique (kind, value_hash) index: every writer inserts with ON CONFLICT DO
+NOTHING, in one fixed order, then re-reads who won, so two orders never create two customers for one
+phone. When an order's identities already point at different customers, the oldest one wins and the
+new identities join it; existing customers are never merged behind the operator's back.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.channels.normalized import Address, Buyer
+from app.customers import identity
+from app.customers.models import Customer, CustomerIdentity
+
+
+def identity_values(buyer: Buyer, address: Address, platform: str) -> list[tuple[str, str]]:
+    """The normalised (kind, value) pairs an order shows: phone (buyer's, else the recipient's),
+    e-mail, and the platform buyer id as ``platform:id``."""
+    out: list[tuple[str, str]] = []
+    phone = identity.normalise_phone(buyer.phone or address.phone, address.country)
+    if phone:
+        out.append(("phone", phone))
+    email = identity.normalise_email(buyer.email)
+    if email:
+        out.append(("email", email))
+    if buyer.platform_buyer_id:
+        out.append(("buyer", f"{platform}:{buyer.platform_buyer_id}"))
+    return out
+
+
+def identity_hashes(tenant_id: int, buyer: Buyer, address: Address, platform: str) -> list[tuple[str, str]]:
+    """(kind, value_hash) pairs, sorted: inserting them in one order everywhere cannot deadlock."""
+    return sorted(
+        {
+            (kind, identity.tenant_hash(tenant_id, kind, value))
+            for kind, value in identity_values(buyer, address, platform)
+        }
+    )
+
+
+async def _owners(session: AsyncSession, hashes: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    rows = await session.execute(
+        select(CustomerIdentity.kind, CustomerIdentity.value_hash, CustomerIdentity.customer_id).where(
+            tuple_(CustomerIdentity.kind, CustomerIdentity.value_hash).in_(hashes)
+        )
+    )
+    return {(kind, value_hash): customer_id for kind, value_hash, customer_id in rows}
+
+
+async def _attach(session: AsyncSession, customer_id: int, hashes: list[tuple[str, str]]) -> None:
+    if hashes:
+        await session.execute(
+            insert(CustomerIdentity)
+            .values([{"customer_id": customer_id, "kind": k, "value_hash": h} for k, h in sorted(hashes)])
+            .on_conflict_do_nothing(index_elements=["kind", "value_hash"])
+        )
+
+
+async def resolve_customer(
+    session: AsyncSession,
+    tenant_id: int,
+    buyer: Buyer,
+    address: Address,
+    platform: str,
+    *,
+    count_order: bool = True,
+) -> Customer:
+    """The customer this buyer is (created when no identity is known), with the order counted."""
+    hashes = identity_hashes(tenant_id, buyer, address, platform)
+    owners = await _owners(session, hashes) if hashes else {}
+    created: Customer | None = None  # only visible to this transaction until it commits
+    if owners:
+        customer_id = min(owners.values())
+    else:
+        created = Customer(
+            name=_display_name(buyer, address),
+            phone_masked=identity.mask_phone(buyer.phone or address.phone),
+            email_masked=identity.mask_email(buyer.email),
+            tags=[],
+            blacklisted=False,
+            order_count=0,
+        )
+        session.add(created)
+        await session.flush()
+        customer_id = created.id
+    await _attach(session, customer_id, [h for h in hashes if h not in owners])
+    if created is not None and hashes:
+        # A concurrent order may have claimed some of our identities first: the oldest customer wins.
+        owners = await _owners(session, hashes)
+        winner = min(owners.values())
+        if winner != customer_id:
+            await session.execute(
+                update(CustomerIdentity)
+                .where(CustomerIdentity.customer_id == customer_id)
+                .values(customer_id=winner)
+            )
+            await session.execute(delete(Customer).where(Customer.id == customer_id))
+            session.expunge(created)
+            customer_id = winner
+    if count_order:
+        await session.execute(
+            update(Customer).where(Customer.id == customer_id).values(order_count=Customer.order_count + 1)
+        )
+    customer = await session.get(Customer, customer_id, populate_existing=True)
+    assert customer is not None
+    if customer.phone_masked is None:
+        customer.phone_masked = identity.mask_phone(buyer.phone or address.phone)
+    if customer.email_masked is None:
+        customer.email_masked = identity.mask_email(buyer.email)
+    if not customer.name:
+        customer.name = _display_name(buyer, address)
+    await session.flush()
+    return customer
+
+
+def _display_name(buyer: Buyer, address: Address) -> str:
+    return (buyer.name or address.name or buyer.nick or "")[:200]

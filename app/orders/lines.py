@@ -1,0 +1,154 @@
+"""Order lines at ingest: a channel's (item, SKU) resolved to a sales product through its listing,
+exploded into the materials that stock and routing work on, held for when unresolved, and kept in step
+with newer payloads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.catalog import service as catalog
+from app.catalog.listings import resolve_listing
+from app.catalog.models import ChannelListing, Product, ProductKind
+from app.channels.models import Channel
+from app.channels.normalized import NormalizedLine
+from app.orders.models import Order, OrderLine, OrderLineMaterial
+
+UNKNOWN_ITEM = "unknown_item"
+INACTIVE_PRODUCT = "inactive_product"
+
+
+async def resolve(session: AsyncSession, channel_id: int, item_id: str, sku_id: str) -> Product | None:
+    """The listing's product; a line that names only a SKU (generic format) matches the one listing
+    of the channel with that SKU id."""
+    product = await resolve_listing(session, channel_id, item_id, sku_id)
+    if product is not None or item_id or not sku_id:
+        return product
+    found = (
+        await session.scalars(
+            select(Product)
+            .join(ChannelListing, ChannelListing.product_id == Product.id)
+            .where(ChannelListing.channel_id == channel_id, ChannelListing.external_sku_id == sku_id)
+            .limit(2)
+        )
+    ).all()
+    return found[0] if len(found) == 1 else None
+
+
+async def write_lines(
+    session: AsyncSession, channel: Channel, order: Order, lines: tuple[NormalizedLine, ...]
+) -> None:
+    """Lines resolved to products (unresolved ones keep product_id NULL) and exploded into materials."""
+    products: dict[tuple[str, str], Product | None] = {}
+    for line in lines:
+        key = (line.external_item_id, line.external_sku_id)
+        if key not in products:
+            products[key] = await resolve(session, channel.id, *key)
+    ids = sorted({p.id for p in products.values() if p is not None})
+    exploded = await catalog.explode(session, ids) if ids else {}
+    rows: list[OrderLine] = []
+    for line in lines:
+        product = products[(line.external_item_id, line.external_sku_id)]
+        rows.append(
+            OrderLine(
+                order_id=order.id,
+                external_line_id=line.external_line_id,
+                external_item_id=line.external_item_id,
+                external_sku_id=line.external_sku_id,
+                title=line.title[:300],
+                product_id=product.id if product else None,
+                kind=ProductKind(product.kind).value if product else None,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                discount=line.discount,
+                total=line.total,
+                is_gift=line.is_gift or bool(product and product.kind is ProductKind.gift),
+                presale=bool(product and product.presale),
+            )
+        )
+    session.add_all(rows)
+    await session.flush()
+    session.add_all(
+        OrderLineMaterial(
+            line_id=row.id, material_id=material_id, order_id=order.id, quantity=per * row.quantity
+        )
+        for row in rows
+        if row.product_id is not None
+        for material_id, per in exploded.get(row.product_id, ())
+    )
+    await session.flush()
+
+
+async def line_holds(session: AsyncSession, channel: Channel, order: Order) -> list[tuple[str, int, str]]:
+    """Lines not listed on the channel, or listed as a product that is no longer active."""
+    rows = (
+        await session.execute(
+            select(
+                OrderLine.external_item_id,
+                OrderLine.external_sku_id,
+                OrderLine.title,
+                Product.code,
+                Product.active,
+            )
+            .outerjoin(Product, Product.id == OrderLine.product_id)
+            .where(OrderLine.order_id == order.id)
+            .order_by(OrderLine.id)
+        )
+    ).all()
+    unknown = [
+        f"item {item or '-'} / SKU {sku or '-'}" + (f" ({title})" if title else "")
+        for item, sku, title, code, _ in rows
+        if code is None
+    ]
+    inactive = [code for _, _, _, code, active in rows if code is not None and not active]
+    holds = []
+    if unknown:
+        reason = f"not listed on {channel.name}: " + "; ".join(unknown)
+        holds.append((UNKNOWN_ITEM, 100, reason[:500]))
+    if inactive:
+        holds.append((INACTIVE_PRODUCT, 100, f"inactive products: {', '.join(inactive)}"[:500]))
+    return holds
+
+
+def _line_key(external_line_id: str, item: str, sku: str, quantity: int) -> tuple[str, str, str, int]:
+    return (external_line_id, item, sku, quantity)
+
+
+async def sync_lines(
+    session: AsyncSession,
+    channel: Channel,
+    order: Order,
+    lines: tuple[NormalizedLine, ...],
+    changed: dict[str, Any],
+) -> bool:
+    """Bring the stored lines in step with the payload. Returns True when what is bought changed
+    (items or quantities), False when at most prices or titles did (updated in place)."""
+    stored = list((await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all())
+    old = sorted(
+        _line_key(x.external_line_id, x.external_item_id, x.external_sku_id, x.quantity) for x in stored
+    )
+    new = sorted(
+        _line_key(x.external_line_id, x.external_item_id, x.external_sku_id, x.quantity) for x in lines
+    )
+    if old == new:
+        by_id = {x.external_line_id: x for x in stored}
+        for line in lines:
+            row = by_id[line.external_line_id]
+            for attr in ("unit_price", "discount", "total"):
+                if getattr(row, attr) != getattr(line, attr):
+                    changed.setdefault("line_prices", []).append(line.external_line_id)
+                    setattr(row, attr, getattr(line, attr))
+            row.title = line.title[:300]
+        return False
+    await session.execute(delete(OrderLine).where(OrderLine.order_id == order.id))  # materials cascade
+    for row in stored:
+        session.expunge(row)
+    await write_lines(session, channel, order, lines)
+    changed["lines"] = {
+        "before": [list(k) for k in old],
+        "after": [list(k) for k in new],
+    }
+    return True
