@@ -19,8 +19,9 @@ from app.channels.models import Channel
 from app.channels.normalized import NormalizedOrder
 from app.customers.models import Customer, CustomerIdentity
 from app.db import TenantRef, control_session, tenant_session
-from app.errors import NotFound
+from app.errors import NotFound, UserError
 from app.inventory.models import NetworkStock, Reservation, ReservationStatus
+from app.orders import service
 from app.orders.ingest import IngestResult, ingest, ingest_cancel
 from app.orders.models import Order, OrderEvent, OrderHold, OrderLine, OrderLineMaterial
 from app.outbox import OutboxMessage
@@ -395,6 +396,27 @@ async def test_unknown_item_puts_the_order_on_hold_with_the_item_named(tenant_a)
     assert products == [s.product_id, None]
     assert await reserved(ref, s.material_id) == 0
     assert await route_jobs(ref.id, result.order_id) == 0
+
+
+async def test_releasing_an_unknown_item_hold_needs_the_listing_then_reserves_it(tenant_a):
+    ref = await tenant_ref(tenant_a.slug)
+    channel = await make_channel(ref, "web")
+    listed = await make_sellable(ref, channel.id, stock=10)
+    result = await ingest_one(ref, channel, web_order("UNK-2", [{"item_id": "LATE-1", "sku_id": "LATE-RED"}]))
+    assert result.status == "on_hold"
+    with pytest.raises(UserError) as refused:  # raised out of the transaction: it rolls back
+        async with tenant_session(ref) as session:
+            await service.release_holds(session, result.order_id, actor="ops@example.com")
+    assert refused.value.code == "UNKNOWN_ITEMS"
+    assert [h.code for h in await holds_of(ref, result.order_id)] == ["unknown_item"]
+
+    late = await make_sellable(ref, channel.id, stock=5, item_id="LATE-1", sku_id="LATE-RED")
+    async with tenant_session(ref) as session:
+        order = await service.release_holds(session, result.order_id, actor="ops@example.com")
+        assert order.status == "reserved"
+    assert await reserved(ref, late.material_id) == 1
+    assert await reserved(ref, listed.material_id) == 0
+    assert await route_jobs(ref.id, result.order_id) == 1
 
 
 async def test_not_enough_stock_awaits_stock_and_presale_products_go_presale(tenant_a):

@@ -82,6 +82,33 @@ async def write_lines(
     await session.flush()
 
 
+async def resolve_pending(session: AsyncSession, order: Order) -> list[str]:
+    """Resolve lines that were unknown at ingest (the listing may exist by now); returns the titles of
+    lines that still resolve to nothing."""
+    pending = (
+        await session.scalars(
+            select(OrderLine).where(OrderLine.order_id == order.id, OrderLine.product_id.is_(None))
+        )
+    ).all()
+    unresolved: list[str] = []
+    for line in pending:
+        product = await resolve(session, order.channel_id, line.external_item_id, line.external_sku_id)
+        if product is None:
+            unresolved.append(line.title or f"{line.external_item_id}/{line.external_sku_id}")
+            continue
+        line.product_id, line.kind = product.id, ProductKind(product.kind).value
+        line.is_gift = line.is_gift or product.kind is ProductKind.gift
+        line.presale = product.presale
+        for material_id, per in (await catalog.explode(session, [product.id])).get(product.id, ()):
+            session.add(
+                OrderLineMaterial(
+                    line_id=line.id, material_id=material_id, order_id=order.id, quantity=per * line.quantity
+                )
+            )
+    await session.flush()
+    return unresolved
+
+
 async def line_holds(session: AsyncSession, channel: Channel, order: Order) -> list[tuple[str, int, str]]:
     """Lines not listed on the channel, or listed as a product that is no longer active."""
     rows = (

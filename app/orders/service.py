@@ -17,7 +17,7 @@ from app.customers.identity import address_key, fingerprint, tenant_hash
 from app.db import session_tenant
 from app.errors import NotFound, UserError
 from app.inventory import reservations
-from app.orders import states, timeline
+from app.orders import lines, states, timeline
 from app.orders.models import Automation, Order, OrderHold, OrderLine, OrderStatus
 
 MANUAL_HOLD = "manual"
@@ -188,6 +188,13 @@ async def release_holds(
         session, order, "release", actor=actor, message="holds released", details={"codes": released}
     )
     if not await active_holds(session, order.id):
+        unresolved = await lines.resolve_pending(session, order)
+        if unresolved:
+            raise UserError(
+                "UNKNOWN_ITEMS",
+                "list these items on the channel before releasing: " + "; ".join(unresolved)[:400],
+                "id",
+            )
         if order.channel_status == "pending_payment":
             await transition(session, order, OrderStatus.received, actor=actor, message="awaiting payment")
         else:
