@@ -1,8 +1,9 @@
-"""Channel records: create, update, list. Adapters and webhooks come with the orders work."""
+"""Channel records: create, update, list (secrets, time zone, currency and carrier rule included)."""
 
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,14 @@ from app.channels.models import PLATFORMS, Channel
 from app.errors import NotFound, UserError
 
 _CONSTRAINTS = {"uq_channels_code": ("DUPLICATE_CODE", "a channel with this code already exists", "code")}
+
+
+def _clean_timezone(value: Any) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserError("INVALID_TIMEZONE", f"{value!r} is not an IANA time zone", "timezone") from None
+    return str(value)
 
 
 def clean_channel(values: dict[str, Any], *, new: bool) -> dict[str, Any]:
@@ -32,6 +41,14 @@ def clean_channel(values: dict[str, Any], *, new: bool) -> dict[str, Any]:
             out[key] = f.clean_flag(value, "isCore", "is core")
         elif key == "active":
             out[key] = f.clean_flag(value, "active", "active")
+        elif key == "timezone":
+            out[key] = _clean_timezone(value)
+        elif key == "currency":
+            if not (isinstance(value, str) and len(value) == 3 and value.isalpha()):
+                raise UserError("INVALID_CURRENCY", "currency is an ISO 4217 code such as CNY", "currency")
+            out[key] = value.upper()
+        elif key == "default_carrier":
+            out[key] = f.clean_text(value, "defaultCarrier", "default carrier", 60, required=False) or None
         else:
             raise ValueError(f"not a channel field: {key}")
     if new:
