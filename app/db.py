@@ -79,12 +79,50 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
+DATABASE_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _database_name(name: str) -> str:
+    """Database names are interpolated into CREATE/DROP DATABASE (no parameters there): only plain
+    lower-case identifiers are accepted."""
+    if not DATABASE_NAME_RE.match(name):
+        raise ValueError(f"invalid database name: {name!r}")
+    return name
+
+
+async def create_database(server_url: str, name: str) -> None:
+    """CREATE DATABASE ``name`` on the server of ``server_url`` (tests and benchmarks each work in a
+    database of their own)."""
+    import asyncpg
+
+    name = _database_name(name)
+    conn = await asyncpg.connect(plain_url(server_url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    """DROP DATABASE ``name`` if it exists, disconnecting whoever is still in it. Connects to the
+    ``postgres`` maintenance database, since a database cannot be dropped from inside itself."""
+    import asyncpg
+
+    name = _database_name(name)
+    conn = await asyncpg.connect(plain_url(with_database(server_url, "postgres")))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 class Database:
     """One engine (one pool) per process; tenant engines are cheap option-views over it."""
 
     def __init__(self, url: str, *, pool_size: int = 10, statement_cache_size: int | None = None):
         cache = get_settings().statement_cache_size if statement_cache_size is None else statement_cache_size
         self.url = url
+        self.options = {"pool_size": pool_size, "statement_cache_size": cache}
         # Every tenant x query is a distinct SQL text for asyncpg (the schema is rendered into it), so
         # both prepared-statement caches are sized from settings; bench/tenants.py measures the effect.
         self.engine: AsyncEngine = create_async_engine(
@@ -132,14 +170,34 @@ class Database:
 _db: Database | None = None
 
 
-def init_db(url: str | None = None, **kwargs) -> Database:
-    """Create the process-wide Database (idempotent for the same URL)."""
+def init_db(
+    url: str | None = None, *, pool_size: int | None = None, statement_cache_size: int | None = None
+) -> Database:
+    """Create the process-wide Database, or return the open one when it is for the same URL.
+
+    Options given for an open Database must match the ones it was opened with (``statement_cache_size``
+    compared after its default is resolved from settings): a pool cannot be resized in place, so a
+    mismatch raises RuntimeError rather than being silently ignored. ``await close_db()`` first to
+    reopen with other options. Options left out (None) accept whatever the open Database has. A
+    different URL replaces the process-wide Database (the old one is not disposed: close it first).
+    """
     global _db
     url = url or get_settings().database_url
     if not url:
         raise RuntimeError("OMS_DATABASE_URL is not set (run `oms dev` for the embedded default)")
-    if _db is None or _db.url != url:
-        _db = Database(url, **kwargs)
+    if _db is not None and _db.url == url:
+        wanted = {"pool_size": pool_size, "statement_cache_size": statement_cache_size}
+        differ = {k: v for k, v in wanted.items() if v is not None and v != _db.options[k]}
+        if differ:
+            raise RuntimeError(
+                f"the database is already open with {_db.options}; cannot apply {differ} to it"
+                " (close_db() first)"
+            )
+        return _db
+    options = {"statement_cache_size": statement_cache_size}
+    if pool_size is not None:
+        options["pool_size"] = pool_size
+    _db = Database(url, **options)
     return _db
 
 

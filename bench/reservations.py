@@ -51,30 +51,15 @@ import asyncio
 import itertools
 import os
 import random
-import secrets
-import signal
 import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
+import _common
 import asyncpg
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, this file's directory comes first on sys.path, and bench/tenants.py sits there:
-# `import tenants` must find the project package, not that script. Also runnable from any directory.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(PROJECT_ROOT)] + [
-    p for p in sys.path if Path(p or ".").resolve() not in (_HERE, PROJECT_ROOT)
-]
-
-RUN_ID = secrets.token_hex(4)
-BENCH_DB = f"oms_bench_{RUN_ID}"
-REDIS_PREFIX = f"oms:bench:{RUN_ID}"
-PASSWORD = "correct horse battery staple"
+from _common import PASSWORD, RUN_ID, log, percentile
 
 LOCATIONS = 20
 HOT_SKUS = 10
@@ -89,16 +74,6 @@ BASELINE_SQL = (
     'UPDATE "{schema}".network_stock SET reserved = reserved + $1 '
     "WHERE material_id = $2 AND on_hand - reserved - safety_stock >= $1"
 )
-
-
-def log(message: str = "") -> None:
-    print(message, flush=True)
-
-
-def percentile(values: list[float], pct: int) -> float:
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
 
 
 def _machine_busy() -> tuple[float, float] | None:
@@ -450,9 +425,6 @@ async def _analyze(db_url: str) -> None:
 
 
 async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
-    from app.config import get_settings
-
-    get_settings.cache_clear()  # the OMS_* variables of this run, whatever was read before
     from sqlalchemy import func, select
 
     from app import db as dbmod
@@ -623,52 +595,6 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
     }
 
 
-def _terminate(signum, frame) -> None:  # SIGTERM behaves like Ctrl-C: clean up, then exit
-    raise KeyboardInterrupt
-
-
-async def _measure(args: argparse.Namespace, db_url: str) -> dict[str, str]:
-    """``run`` with SIGTERM turned into a cancellation of it, as asyncio.run does for Ctrl-C: every
-    ``finally`` then runs on a healthy event loop (an exception raised from a signal handler could
-    land inside asyncpg's protocol code and leave a pooled connection that never comes back)."""
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
-    try:
-        return await run(args, db_url)
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-        signal.signal(signal.SIGTERM, _terminate)
-
-
-async def _create_database(server_url: str) -> None:
-    from app.db import plain_url
-
-    conn = await asyncpg.connect(plain_url(server_url))
-    try:
-        await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await conn.close()
-
-
-async def _cleanup(server_url: str, redis_url: str) -> None:
-    from app.db import plain_url
-
-    conn = await asyncpg.connect(plain_url(server_url))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    finally:
-        await conn.close()
-    import redis.asyncio as aioredis
-
-    r = aioredis.from_url(redis_url)
-    try:
-        keys = [k async for k in r.scan_iter(match=f"{REDIS_PREFIX}*", count=1000)]
-        if keys:
-            await r.delete(*keys)
-    finally:
-        await r.aclose()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -676,38 +602,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from app import devstack
-    from app.db import with_database
-
-    signal.signal(signal.SIGTERM, _terminate)
-    started = time.perf_counter()
-    with devstack.local_services(PROJECT_ROOT / ".oms" / "bench") as (server_url, redis_url):
-        asyncio.run(_create_database(server_url))
-        log(f"database {BENCH_DB} created; redis prefix {REDIS_PREFIX}")
-        try:
-            db_url = with_database(server_url, BENCH_DB)
-            os.environ.update(
-                OMS_DATABASE_URL=db_url,
-                OMS_REDIS_URL=redis_url,
-                OMS_ENV="test",
-                OMS_SECRET_KEY=f"bench-secret-{secrets.token_hex(16)}",
-                OMS_QUEUE_NAME=f"{REDIS_PREFIX}:queue",
-                OMS_REDIS_PREFIX=REDIS_PREFIX,
-            )
-            out = asyncio.run(_measure(args, db_url))
-        except asyncio.CancelledError:  # SIGTERM while measuring
-            raise KeyboardInterrupt from None
-        finally:
-            asyncio.run(_cleanup(server_url, redis_url))
-            log(f"database {BENCH_DB} dropped")
-    log(f"total {time.perf_counter() - started:.1f} s")
-    print(" ".join(f"{k}={v}" for k, v in out.items()), flush=True)
-    return 0
+    return _common.run(lambda db_url: run(args, db_url))
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    _common.main(main)

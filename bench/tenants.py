@@ -48,49 +48,22 @@ statements on the busiest pooled connection).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import os
-import secrets
-import signal
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
+import _common
 import asyncpg
 import httpx
+from _common import PASSWORD, log, percentile
 from tqdm import tqdm
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, this file's directory comes first on sys.path, and this file is called tenants.py:
-# `import tenants` must find the project package, not this module. Also runnable from any directory.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(PROJECT_ROOT)] + [
-    p for p in sys.path if Path(p or ".").resolve() not in (_HERE, PROJECT_ROOT)
-]
-
-RUN_ID = secrets.token_hex(4)
-BENCH_DB = f"oms_bench_{RUN_ID}"
-REDIS_PREFIX = f"oms:bench:{RUN_ID}"
-PASSWORD = "correct horse battery staple"
 
 QUERY = "{ viewer { role tenant { slug } } activity(first: 5) { edges { node { kind } } } }"
 
 # Request loops are bounded: a measurement or a warm-up never exceeds MAX_SAMPLES requests.
 MAX_SAMPLES = 2000
-
-
-def log(message: str = "") -> None:
-    tqdm.write(message, file=sys.stdout)
-    sys.stdout.flush()
-
-
-def percentile(values: list[float], pct: int) -> float:
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
 
 
 @dataclass
@@ -271,11 +244,9 @@ async def server_prepared_statements(database) -> list[int]:
 
 
 async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
-    from app.config import get_settings
-
-    get_settings.cache_clear()  # the OMS_* variables of this run, whatever was read before
     from app import db as dbmod
     from app.asgi import create_app
+    from app.config import get_settings
     from app.migrate import upgrade_control
     from app.redis import close_redis
 
@@ -428,39 +399,6 @@ def verdict(n: int, cache: int, big_cache: int, q1: Latency, qn: Latency, q1_big
         )
 
 
-def _terminate(signum, frame) -> None:  # SIGTERM behaves like Ctrl-C: clean up, then exit
-    raise KeyboardInterrupt
-
-
-async def _create_database(server_url: str) -> None:
-    from app.db import plain_url
-
-    conn = await asyncpg.connect(plain_url(server_url))
-    try:
-        await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await conn.close()
-
-
-async def _cleanup(server_url: str, redis_url: str) -> None:
-    from app.db import plain_url
-
-    conn = await asyncpg.connect(plain_url(server_url))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    finally:
-        await conn.close()
-    import redis.asyncio as aioredis
-
-    r = aioredis.from_url(redis_url)
-    try:
-        keys = [k async for k in r.scan_iter(match=f"{REDIS_PREFIX}*", count=1000)]
-        if keys:
-            await r.delete(*keys)
-    finally:
-        await r.aclose()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tenants", type=int, default=None, help="how many tenants (default 200)")
@@ -474,37 +412,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.tenants < 1:
         parser.error("--tenants must be at least 1")
 
-    from app import devstack
-    from app.db import with_database
-
-    signal.signal(signal.SIGTERM, _terminate)
-    started = time.perf_counter()
-    with devstack.local_services(PROJECT_ROOT / ".oms" / "bench") as (server_url, redis_url):
-        asyncio.run(_create_database(server_url))
-        log(f"database {BENCH_DB} created; redis prefix {REDIS_PREFIX}")
-        try:
-            db_url = with_database(server_url, BENCH_DB)
-            os.environ.update(
-                OMS_DATABASE_URL=db_url,
-                OMS_REDIS_URL=redis_url,
-                OMS_ENV="test",
-                OMS_SECRET_KEY=f"bench-secret-{secrets.token_hex(16)}",
-                OMS_QUEUE_NAME=f"{REDIS_PREFIX}:queue",
-                OMS_REDIS_PREFIX=REDIS_PREFIX,
-                OMS_ACCESS_TOKEN_TTL="7200",  # tokens of the first tenants must outlive a long run
-            )
-            out = asyncio.run(run(args, db_url))
-        finally:
-            asyncio.run(_cleanup(server_url, redis_url))
-            log(f"database {BENCH_DB} dropped")
-    log(f"total {time.perf_counter() - started:.1f} s")
-    print(" ".join(f"{k}={v}" for k, v in out.items()), flush=True)
-    return 0
+    return _common.run(
+        lambda db_url: run(args, db_url),
+        env={"OMS_ACCESS_TOKEN_TTL": "7200"},  # tokens of the first tenants must outlive a long run
+    )
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    _common.main(main)

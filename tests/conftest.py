@@ -10,7 +10,6 @@ import os
 import secrets
 from dataclasses import dataclass
 
-import asyncpg
 import httpx
 import pytest
 
@@ -36,19 +35,11 @@ def _server_urls() -> tuple[str, str]:
 
 
 def pytest_configure(config) -> None:
-    from app.db import plain_url, with_database
+    from app.db import create_database, with_database
 
     server_url, redis_url = _server_urls()
     test_db = f"oms_test_{RUN_ID}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(plain_url(server_url))
-        try:
-            await conn.execute(f'CREATE DATABASE "{test_db}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
+    asyncio.run(create_database(server_url, test_db))
     config._oms_server_url = server_url
     os.environ.update(
         OMS_DATABASE_URL=with_database(server_url, test_db),
@@ -64,18 +55,14 @@ def pytest_configure(config) -> None:
 
 
 def pytest_unconfigure(config) -> None:
-    from app.db import plain_url, with_database
+    from app.db import drop_database
 
     server_url = getattr(config, "_oms_server_url", None)
     if server_url:
         test_db = f"oms_test_{RUN_ID}"
 
         async def drop() -> None:
-            conn = await asyncpg.connect(plain_url(with_database(server_url, "postgres")))
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{test_db}" WITH (FORCE)')
-            finally:
-                await conn.close()
+            await drop_database(server_url, test_db)
             import redis.asyncio as aioredis
 
             r = aioredis.from_url(os.environ["OMS_REDIS_URL"])

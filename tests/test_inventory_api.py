@@ -685,3 +685,42 @@ async def test_b_cannot_change_or_reserve_a_inventory(db, gql, stock_a, stock_b)
     assert after["networkStock"] == [{"onHand": 10, "reserved": 6, "safetyStock": 0}]
     async with db.tenant_session(stock_a.tref) as s:
         assert await ledger.check_ledger(s) == []
+
+
+# ---- review fixes ----------------------------------------------------------------------------------
+
+
+async def test_closed_locations_and_released_references_are_clear_user_errors(db, stock_a):
+    (mat,), prod = await catalog(db, stock_a, 1)
+    loc, gone = await stock_a.location("STAYS"), await stock_a.location("GONE")
+    await stock_a.receive(loc, mat, 5)
+    await stock_a.mutate("setLocationStatus", {"id": gone, "status": "closed", "reason": "lease ended"})
+    closed = await stock_a.mutate("receiveStock", {"locationId": gone, "materialId": mat, "quantity": 1})
+    assert [(e["code"], e["field"]) for e in closed["userErrors"]] == [("LOCATION_CLOSED", ["locationId"])]
+    moved = await stock_a.mutate(
+        "transferStock", {"fromLocationId": loc, "toLocationId": gone, "materialId": mat, "quantity": 1}
+    )
+    assert [(e["code"], e["field"]) for e in moved["userErrors"]] == [("LOCATION_CLOSED", ["toLocationId"])]
+
+    assert (await stock_a.reserve("CANCELLED-1", [(prod, 2)]))["userErrors"] == []
+    await stock_a.mutate("releaseStock", {"reference": "CANCELLED-1"})
+    again = await stock_a.reserve("CANCELLED-1", [(prod, 2)])
+    assert (again["reservations"], codes(again)) == (None, ["RESERVATION_RELEASED"])
+    assert [(n["onHand"], n["reserved"]) for n in await stock_a.network(mat)] == [(5, 0)]
+
+
+@pytest.mark.parametrize("key", ["99999999999999999999", "9223372036854775808", "-1", "1e3", " 7", "", "1:2"])
+async def test_out_of_range_or_malformed_cursors_are_invalid_cursor_errors(gql, stock_a, key):
+    import base64
+
+    await stock_a.location("CURSOR-WH")
+    cursor = base64.urlsafe_b64encode(f"c:{key}".encode()).decode()
+    for field in ("locations", "stockMovements", "reservations", "stockAlerts", "stockPublications"):
+        doc = f"query($a: String) {{ {field}(after: $a) {{ edges {{ cursor }} }} }}"
+        r = await gql.raw(doc, {"a": cursor}, **stock_a.auth)
+        error = r.json()["errors"][0]
+        assert (error["extensions"]["code"], error["message"]) == ("INVALID_CURSOR", "cursor is not valid")
+    page = await stock_a("{ locations(first: 1) { pageInfo { endCursor } } }")
+    end = page["locations"]["pageInfo"]["endCursor"]
+    rest = await stock_a("query($a: String) { locations(after: $a) { edges { cursor } } }", {"a": end})
+    assert rest["locations"]["edges"] == []  # a real cursor still works

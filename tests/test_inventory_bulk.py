@@ -182,12 +182,13 @@ async def test_cli_import_shows_progress_and_a_summary(db, stock, tmp_path):
     assert "602/602" in result.stderr and "row" in result.stderr  # the tqdm bar reached the end
     assert "line 602: on_hand cannot be negative (got -1) (INVALID_QUANTITY)" in result.stderr
     assert "line 603: no material with code 'NOPE' (NOT_FOUND)" in result.stderr
-    assert "602 rows: 600 applied, 0 unchanged, 2 failed" in result.stdout
+    # CLI-L00,CLI-M00,0 counts zero where nothing was: unchanged, and nothing is written for it.
+    assert "602 rows: 599 applied, 1 unchanged, 2 failed" in result.stdout
     async with db.tenant_session(stock.tref) as s:
         total = await s.scalar(select(func.sum(StockLevel.on_hand)))
         movements = await s.scalar(select(func.count()).select_from(StockMovement))
     assert total == sum(i + j for i in range(20) for j in range(30))
-    assert movements == 600
+    assert movements == 599
     assert await ledger_ok(db, stock)
 
     fixture = oms("import", "stock", str(FIXTURE), "--tenant", stock.tenant.slug)
@@ -206,3 +207,112 @@ async def test_cli_import_shows_progress_and_a_summary(db, stock, tmp_path):
     assert unknown.returncode == 2 and "not found" in unknown.stderr
     missing = oms("import", "stock", str(tmp_path / "missing.csv"), "--tenant", stock.tenant.slug)
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+# ---- the batched path ------------------------------------------------------------------------------
+
+
+async def test_an_import_enqueues_one_sync_job_and_a_constant_number_of_statements(db, stock):
+    """1,200 rows in three chunks: one channel-sync job for the tenant, and the same statements per
+    chunk whatever its size (set-based), each change still its own ledger movement."""
+    from sqlalchemy import event
+
+    from app.outbox import OutboxMessage
+
+    async with db.tenant_session(stock.tref) as s:
+        for i in range(40):
+            await location(s, code=f"BIG-L{i:02}")
+        for i in range(30):
+            await material(s, code=f"BIG-M{i:02}")
+
+    async def sync_jobs() -> int:
+        async with db.control_session() as s:
+            return await s.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.tenant_id == stock.tref.id, OutboxMessage.job == "sync_channel_stock")
+            )
+
+    statements: list[int] = []
+
+    def seen(*_args) -> None:
+        statements[-1] += 1
+
+    def open_session():
+        statements.append(0)
+        return db.tenant_session(stock.tref)
+
+    rows = [
+        bulk.StockRow(i, f"BIG-L{i % 40:02}", f"BIG-M{i // 40:02}", 1 + i % 7, i % 3 or None)
+        for i in range(1_200)
+    ]
+    jobs = await sync_jobs()
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        summary = await bulk.import_rows(open_session, rows, actor="test", chunk_size=500)
+        small = await bulk.import_rows(open_session, rows[:10], actor="test", chunk_size=500)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert (summary.applied, summary.unchanged, summary.failed) == (1_200, 0, [])
+    assert (small.applied, small.unchanged) == (0, 10)
+    assert await sync_jobs() == jobs + 1
+    first, second, third, again = statements  # 500, 500 and 200 rows, then 10 unchanged rows again
+    assert max(first, second, third) <= 16 and abs(second - third) <= 1, statements  # not per row
+    assert again < first, statements  # unchanged rows write nothing
+    async with db.tenant_session(stock.tref) as s:
+        mine = StockMovement.reference == summary.reference
+        moved = await s.scalar(select(func.count()).select_from(StockMovement).where(mine))
+    assert moved == 1_200 + sum(1 for i in range(1_200) if i % 3)  # a count each, a safety for 2 in 3
+    assert await ledger_ok(db, stock)
+
+
+async def test_receive_many_and_count_many(db, stock):
+    from app.errors import UserError
+    from app.inventory import service
+
+    async with db.tenant_session(stock.tref) as s:
+        (east, west), (a, b) = (
+            [await s.scalar(select(Location.id).where(Location.code == c)) for c in ("WH-EAST", "WH-WEST")],
+            [await s.scalar(select(Material.id).where(Material.code == c)) for c in ("MAT-A", "MAT-B")],
+        )
+        levels = await service.receive_many(
+            s,
+            [
+                service.ReceiveRow(east, a, 5),
+                service.ReceiveRow(east, a, 2),  # two deliveries of one pair: two receipts
+                service.ReceiveRow(west, b, 4),
+            ],
+            reference="ASN-7",
+        )
+        assert [lv.on_hand for lv in levels] == [7, 7, 4]
+        counted = await service.count_many(
+            s,
+            [
+                service.CountRow(east, a, 6, safety_stock=1),
+                service.CountRow(west, b, 4),  # as it is: unchanged
+                service.CountRow(west, a, 0),  # nothing there, counted nothing: unchanged, no level
+            ],
+            reference="COUNT-1",
+        )
+        assert [(c.level and (c.level.on_hand, c.level.safety_stock), c.changed) for c in counted] == [
+            ((6, 1), True),
+            ((4, 0), False),
+            (None, False),
+        ]
+        kinds = (
+            await s.scalars(
+                select(StockMovement.kind)
+                .where(StockMovement.reference.in_(["ASN-7", "COUNT-1"]))
+                .order_by(StockMovement.id)
+            )
+        ).all()
+        assert [k.value for k in kinds] == ["receipt", "receipt", "receipt", "count", "safety"]
+        for bad, code in [
+            ([service.CountRow(east, a, 1), service.CountRow(east, a, 2)], "DUPLICATE_ROW"),
+            ([service.CountRow(east, a, -1)], "INVALID_QUANTITY"),
+            ([], "INVALID_ROWS"),
+        ]:
+            with pytest.raises(UserError) as err:
+                await service.count_many(s, bad)
+            assert err.value.code == code
+    assert await ledger_ok(db, stock)

@@ -21,15 +21,20 @@ def encode_cursor(key: int) -> str:
     return base64.urlsafe_b64encode(f"c:{key}".encode()).decode()
 
 
+MAX_KEY_DIGITS = 18  # every 18-digit number fits a bigint; 19 digits may not
+
+
 def decode_cursor(cursor: str) -> int:
+    """The key inside a cursor of ``encode_cursor``; INVALID_CURSOR for anything else, including keys
+    no id column can hold (which would otherwise reach the database and fail there)."""
     try:
-        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
-        kind, _, key = raw.partition(":")
-        if kind != "c":
-            raise ValueError
-        return int(key)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UserError("INVALID_CURSOR", "cursor is not valid", "after") from exc
+        raw = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
+    except (ValueError, UnicodeError, AttributeError):
+        raw = ""
+    kind, _, key = raw.partition(":")
+    if kind != "c" or not (key.isascii() and key.isdigit() and len(key) <= MAX_KEY_DIGITS):
+        raise UserError("INVALID_CURSOR", "cursor is not valid", "after")
+    return int(key)
 
 
 def decode_node_id(gid: strawberry.ID | str, type_name: str, field: str = "id") -> int | None:

@@ -310,18 +310,47 @@ def products_query(
     return query
 
 
-async def explode(session: AsyncSession, product_ids: list[int]) -> dict[int, Components]:
+class Exploded(list[tuple[int, int]]):
+    """What one unit of a product takes from stock: ``(material id, quantity)`` pairs (so it compares
+    equal to a plain list of them), plus the product facts reserving needs, read in the same query."""
+
+    __slots__ = ("active", "kind", "may_go_short")
+
+    def __init__(self, kind: ProductKind, active: bool, may_go_short: bool) -> None:
+        super().__init__()
+        self.kind = kind
+        self.active = active
+        self.may_go_short = may_go_short  # presale or backorder: may be sold beyond stock
+
+    @property
+    def stocked(self) -> bool:
+        return self.kind in STOCKED_KINDS
+
+
+async def explode(session: AsyncSession, product_ids: list[int]) -> dict[int, Exploded]:
     """What one unit of each product takes from stock: a bundle its components, a single or gift its
-    material, virtual and service products nothing. Unknown ids are left out of the result."""
+    material, virtual and service products nothing. Unknown ids are left out of the result. Each value
+    also carries the product's kind, whether it is active and whether it may go short, so callers need
+    not load the products again."""
     rows = await session.execute(
-        select(Product.id, Product.kind, ProductComponent.material_id, ProductComponent.quantity)
+        select(
+            Product.id,
+            Product.kind,
+            Product.active,
+            Product.presale,
+            Product.allow_backorder,
+            ProductComponent.material_id,
+            ProductComponent.quantity,
+        )
         .outerjoin(ProductComponent, ProductComponent.product_id == Product.id)
         .where(Product.id.in_(set(product_ids)))
         .order_by(Product.id, ProductComponent.material_id)
     )
-    out: dict[int, Components] = {}
-    for product_id, kind, material_id, qty in rows:
-        parts = out.setdefault(product_id, [])
+    out: dict[int, Exploded] = {}
+    for product_id, kind, active, presale, backorder, material_id, qty in rows:
+        parts = out.get(product_id)
+        if parts is None:
+            parts = out[product_id] = Exploded(kind, active, presale or backorder)
         if kind in STOCKED_KINDS and material_id is not None:
             parts.append((material_id, qty))
     return out

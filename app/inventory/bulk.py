@@ -1,12 +1,14 @@
 """Bulk stock import: set on hand (as a count) and optionally safety stock for many location x
 material rows. Shared by the ``bulkSetStock`` and ``importStockCsv`` mutations and ``oms import stock``.
 
-Rows go in chunks, each chunk in its own transaction and each row in its own savepoint: a bad row is
-reported and skipped, good rows are kept, and a 100k-row file makes steady, visible progress without
-one huge transaction. Codes are resolved per chunk in one query. Every change goes through
-``service.count`` / ``service.set_safety_stock``, so it is in the ledger; a row equal to the current
-level writes nothing, which makes re-running an import a no-op. Rows are applied in material order, the
-order reservations lock network rows in, so an import and live orders never deadlock.
+Rows go in chunks, each chunk in its own transaction: a 100k-row file makes steady, visible progress
+without one huge transaction. Each row is checked first (shape, quantities, duplicates, then its codes,
+resolved per chunk in one query): a bad row is reported with its line and skipped, good rows are kept.
+The good rows of a chunk are then applied together by ``service.count_many``, a constant number of
+set-based statements per chunk that still writes each change to the ledger as its own movement; a row
+equal to the current level writes nothing, which makes re-running an import a no-op. Network rows are
+locked in material order, the order reservations lock them in, so an import and live orders never
+deadlock.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import literal, select, tuple_, union_all
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -225,49 +227,16 @@ async def _apply_rows(session: AsyncSession, rows: list[_Valid], actor: str, ref
         if not row.result.errors:
             row.location_id, row.material_id = locations[row.location_code], materials[row.material_code]
             found.append(row)
-    current = await _levels(session, [(r.location_id, r.material_id) for r in found])
-    # The service looks each material up with session.get(); holding them here keeps them in the
-    # (weak) identity map, which saves a query per row.
-    held = (
-        await session.scalars(select(Material).where(Material.id.in_({r.material_id for r in found})))
-    ).all()
-    for row in sorted(found, key=lambda r: (r.material_id, r.location_id)):
-        try:
-            async with session.begin_nested():
-                await _apply_row(
-                    session, row, current.get((row.location_id, row.material_id)), actor, reference
-                )
-        except UserError as exc:
-            row.result.errors.append(exc)
-            row.result.level, row.result.changed = None, False
-    del held
-
-
-async def _apply_row(
-    session: AsyncSession, row: _Valid, level: StockLevel | None, actor: str, reference: str
-) -> None:
-    result = row.result
-    result.level = level
-    if level is None or level.on_hand != row.on_hand:
-        changed = await service.count(
-            session, row.location_id, row.material_id, row.on_hand, actor=actor, reference=reference
-        )
-        result.level, result.changed = _detached(changed), True
-    safety_now = result.level.safety_stock if result.level is not None else 0
-    if row.safety_stock is not None and row.safety_stock != safety_now:
-        changed = await service.set_safety_stock(
-            session, row.location_id, row.material_id, row.safety_stock, actor=actor, reference=reference
-        )
-        result.level, result.changed = _detached(changed), True
-
-
-_LEVEL_COLUMNS = tuple(c.key for c in StockLevel.__table__.columns)
-
-
-def _detached(level: Any) -> StockLevel:
-    """A copy outside the session: a later savepoint rollback may expire the session's instances, and
-    results are read after the transaction is gone."""
-    return StockLevel(**{c: getattr(level, c) for c in _LEVEL_COLUMNS})
+    if not found:
+        return
+    counted = await service.count_many(
+        session,
+        [service.CountRow(r.location_id, r.material_id, r.on_hand, r.safety_stock) for r in found],
+        actor=actor,
+        reference=reference,
+    )
+    for row, result in zip(found, counted, strict=True):
+        row.result.level, row.result.changed = result.level, result.changed
 
 
 async def _resolve(
@@ -287,14 +256,6 @@ async def _resolve(
     for kind, code, row_id in (await session.execute(query)).all():
         (locations if kind == "l" else materials)[code] = row_id
     return locations, materials
-
-
-async def _levels(session: AsyncSession, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], StockLevel]:
-    if not pairs:
-        return {}
-    key = tuple_(StockLevel.location_id, StockLevel.material_id)
-    rows = (await session.execute(select(*StockLevel.__table__.columns).where(key.in_(pairs)))).all()
-    return {(r.location_id, r.material_id): _detached(r) for r in rows}
 
 
 # ---- CSV -------------------------------------------------------------------------------------------

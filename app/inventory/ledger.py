@@ -2,7 +2,8 @@
 
 Every change appends a movement and applies the same deltas to the location's level (and to the
 network view when the location sells) in one transaction, with conditional updates so nothing goes
-negative and no table is ever locked as a whole.
+negative and no table is ever locked as a whole. ``apply`` does one change; ``batch.apply_many`` a
+batch of them with a constant number of set-based statements.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import UserError
-from app.inventory import signals
+from app.errors import NotFound, UserError
+from app.inventory import arrays, signals
 from app.inventory.models import (
     Location,
     LocationStatus,
@@ -27,6 +28,7 @@ from app.inventory.models import (
 MAX_QUANTITY = 1_000_000  # per movement; anything larger is a typo, not a delivery
 
 BUCKETS = ("on_hand", "reserved", "in_transit", "defective", "safety_stock")
+AVAILABLE = NetworkStock.on_hand - NetworkStock.reserved - NetworkStock.safety_stock
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,12 @@ def check_quantity(qty: int, field: str | list[str] = "quantity", *, allow_zero:
     return qty
 
 
-async def location_sells(session: AsyncSession, location_id: int) -> bool:
+async def location_status(session: AsyncSession, location_id: int) -> LocationStatus:
+    """The location's status; NOT_FOUND when it does not exist (checked before anything is written)."""
     status = await session.scalar(select(Location.status).where(Location.id == location_id))
     if status is None:
-        raise UserError("NOT_FOUND", "location not found", "locationId")
-    return status is LocationStatus.active
+        raise NotFound("location", "locationId")
+    return status
 
 
 async def apply(
@@ -72,8 +75,12 @@ async def apply(
     reason: str = "",
     reference: str = "",
     actor: str = "system",
+    status: LocationStatus | None = None,
 ) -> StockLevel:
-    """Apply deltas to one location's level, refusing any bucket going below zero."""
+    """Apply deltas to one location's level, refusing any bucket going below zero. ``status`` is the
+    location's, when the caller has already read it."""
+    if status is None:
+        status = await location_status(session, location_id)
     increments = {b: d for b, d in deltas.items() if d}
     if all(d >= 0 for d in increments.values()):
         stmt = insert(StockLevel).values(location_id=location_id, material_id=material_id, **increments)
@@ -108,7 +115,7 @@ async def apply(
             actor=actor,
         )
     )
-    if await location_sells(session, location_id):
+    if status is LocationStatus.active:
         await network_delta(
             session,
             material_id,
@@ -143,9 +150,17 @@ async def network_delta(
     await signals.stock_changed(session, material_id, available, on_hand - reserved - safety_stock)
 
 
-async def recompute_network(session: AsyncSession, material_ids: list[int] | None = None) -> None:
+async def recompute_network(
+    session: AsyncSession, material_ids: list[int] | None = None
+) -> list[tuple[int, int, int]]:
     """Rebuild network on_hand/safety from active locations (after a location's status changes).
-    Reserved is kept: it counts reservations, which do not depend on location status."""
+    Reserved is kept: it counts reservations, which do not depend on location status. Returns
+    ``(material id, available after, change of available)`` per material, for the signals."""
+    before_query = select(NetworkStock.material_id, AVAILABLE).order_by(NetworkStock.material_id)
+    if material_ids is not None:
+        wanted = arrays.id_table(material_ids)
+        before_query = before_query.join(wanted, NetworkStock.material_id == wanted.c.id)
+    before = dict((await session.execute(before_query.with_for_update(of=NetworkStock.__table__))).all())
     active = Location.status == LocationStatus.active
     agg = (
         select(
@@ -156,15 +171,18 @@ async def recompute_network(session: AsyncSession, material_ids: list[int] | Non
         )
         .join(Location, Location.id == StockLevel.location_id)
         .group_by(StockLevel.material_id)
+        .order_by(StockLevel.material_id)
     )
     if material_ids is not None:
-        agg = agg.where(StockLevel.material_id.in_(material_ids))
+        wanted = arrays.id_table(material_ids)
+        agg = agg.join(wanted, StockLevel.material_id == wanted.c.id)
     stmt = insert(NetworkStock).from_select(["material_id", "on_hand", "reserved", "safety_stock"], agg)
     stmt = stmt.on_conflict_do_update(
         index_elements=[NetworkStock.material_id],
         set_={"on_hand": stmt.excluded.on_hand, "safety_stock": stmt.excluded.safety_stock},
-    )
-    await session.execute(stmt)
+    ).returning(NetworkStock.material_id, AVAILABLE)
+    after = (await session.execute(stmt)).all()
+    return [(m, available, available - before.get(m, 0)) for m, available in after]
 
 
 @dataclass

@@ -5,6 +5,13 @@ channel with a capped pool, one conditional upsert of its usage: under any concu
 stock that exists is sold, and nothing locks more than the rows of the materials involved. Materials are
 always taken in id order, so two orders sharing materials never deadlock. All-or-nothing: if one line
 cannot be reserved the caller's transaction is rolled back.
+
+A reference is reserved at most once: ``reserve`` first takes a transaction-scoped advisory lock on the
+(tenant, reference) pair, so a second call for the same reference waits for the first to commit or roll
+back and then answers with what it reserved (or reserves, if it rolled back). Calls for different
+references never wait for each other there (a hash collision only makes two of them take turns). A
+transaction that reserves several references takes their locks one after the other; callers that do so
+concurrently should keep their references in one order.
 """
 
 from __future__ import annotations
@@ -17,7 +24,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog import service as catalog
-from app.catalog.models import Product, ProductKind
 from app.errors import NotFound, UserError
 from app.inventory import atp, signals
 from app.inventory.ledger import check_quantity
@@ -57,16 +63,32 @@ async def reserve(
     channel_id: int | None = None,
     actor: str = "system",
 ) -> list[Reserved]:
-    """Reserve every line or raise INSUFFICIENT_STOCK. Idempotent on ``reference``."""
+    """Reserve every line or raise INSUFFICIENT_STOCK. Idempotent on ``reference``: calling it again,
+    also concurrently, returns what the first call reserved; a reference whose reservations were
+    released raises RESERVATION_RELEASED (take a new reference to reserve again). Lines of virtual and
+    service products hold no stock: an order of only those reserves nothing and returns []."""
     if not reference or len(reference) > 200:
         raise UserError("INVALID_REFERENCE", "reference must be 1-200 characters", "reference")
     if not lines or len(lines) > MAX_LINES:
         raise UserError("INVALID_LINES", f"give 1-{MAX_LINES} lines", "lines")
-    existing = (await session.scalars(select(Reservation).where(Reservation.reference == reference))).all()
+    await _lock_reference(session, reference)
+    existing = (
+        await session.scalars(
+            select(Reservation).where(Reservation.reference == reference).order_by(Reservation.material_id)
+        )
+    ).all()
+    if any(r.status is ReservationStatus.released for r in existing):
+        raise UserError(
+            "RESERVATION_RELEASED",
+            f"the reservation {reference!r} was released; reserve under a new reference",
+            "reference",
+        )
     if existing:
         return [Reserved(r.material_id, r.quantity, r.backordered) for r in existing]
 
     needs = await _explode(session, lines)
+    if not needs:
+        return []  # nothing here holds stock
     rules = await atp.channel_rules(session, channel_id, list(needs)) if channel_id is not None else None
     results: list[Reserved] = []
     for material_id in sorted(needs):
@@ -108,25 +130,31 @@ async def reserve(
     return results
 
 
+async def _lock_reference(session: AsyncSession, reference: str) -> None:
+    """Until this transaction ends, no other ``reserve`` of this tenant's ``reference`` gets past here.
+    Advisory locks are per database: the key includes the tenant schema, so tenants never wait on each
+    other's references."""
+    tenant = session.info.get("tenant")
+    key = f"reserve:{tenant.schema_name if tenant else ''}:{reference}"
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
 async def _explode(session: AsyncSession, lines: list[ReserveLine]) -> dict[int, tuple[int, bool, int]]:
     """material id -> (total quantity, backorder allowed, first line index)."""
     for i, line in enumerate(lines):
         check_quantity(line.quantity, ["lines", str(i), "quantity"])
-    product_ids = sorted({line.product_id for line in lines})
-    products = {p.id: p for p in (await session.scalars(select(Product).where(Product.id.in_(product_ids))))}
-    components = await catalog.explode(session, product_ids)
+    products = await catalog.explode(session, sorted({line.product_id for line in lines}))
     needs: dict[int, list] = defaultdict(lambda: [0, True, None])
     for i, line in enumerate(lines):
         product = products.get(line.product_id)
         if product is None or not product.active:
             raise NotFound("product", ["lines", str(i), "productId"])
-        if product.kind not in (ProductKind.single, ProductKind.bundle, ProductKind.gift):
+        if not product.stocked:
             continue  # virtual and service products hold no stock
-        backorder_ok = product.allow_backorder or product.presale
-        for material_id, per_unit in components.get(product.id, []):
+        for material_id, per_unit in product:
             need = needs[material_id]
             need[0] += per_unit * line.quantity
-            need[1] = need[1] and backorder_ok  # short only if every line using it may go short
+            need[1] = need[1] and product.may_go_short  # short only if every line using it may go short
             need[2] = i if need[2] is None else need[2]
     return {m: (q, ok, i) for m, (q, ok, i) in needs.items()}
 

@@ -1,4 +1,11 @@
-"""Inventory operations: locations, stock changes (each one a ledger movement), pools, settings, alerts."""
+"""Inventory operations: locations, stock changes (each one a ledger movement), pools, settings, alerts.
+
+Every stock change names a location that must exist (NOT_FOUND otherwise, before anything is written);
+goods cannot be received into, or transferred to, a closed location (LOCATION_CLOSED). Changes that
+reduce stock (counts, adjustments, defects, pausing a location) always apply, even when that leaves the
+network with more reserved than it can sell: reality wins, and the low-stock signal says so.
+``count_many`` and ``receive_many`` are the batched forms, a constant number of statements per batch.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.catalog.models import Material
 from app.channels.models import Channel
 from app.errors import NotFound, UserError
-from app.inventory import ledger
+from app.inventory import ledger, signals
+from app.inventory.batch import CountRow, ReceiveRow, count_many, receive_many  # noqa: F401  (public API)
 from app.inventory.ledger import Deltas, check_quantity
 from app.inventory.models import (
     CAPABILITIES,
@@ -41,6 +49,16 @@ async def _location(session: AsyncSession, location_id: int) -> Location:
     if location is None:
         raise NotFound("location", "locationId")
     return location
+
+
+async def _receiving(session: AsyncSession, location_id: int, field: str = "locationId") -> LocationStatus:
+    """The status of a location goods may arrive at: it exists and is not closed."""
+    status = await session.scalar(select(Location.status).where(Location.id == location_id))
+    if status is None:
+        raise NotFound("location", field)
+    if status is LocationStatus.closed:
+        raise UserError("LOCATION_CLOSED", "this location is closed: it cannot receive goods", field)
+    return status
 
 
 # ---- locations -------------------------------------------------------------------------------------
@@ -110,10 +128,8 @@ async def set_location_status(
         await session.scalars(select(StockLevel.material_id).where(StockLevel.location_id == location_id))
     ).all()
     if materials:
-        await ledger.recompute_network(session, list(materials))
-        from app.inventory.signals import request_sync
-
-        await request_sync(session, list(materials))
+        changes = await ledger.recompute_network(session, list(materials))
+        await signals.stock_changed_many(session, changes)
     return location
 
 
@@ -131,6 +147,7 @@ async def receive(
     actor: str = "system",
 ) -> StockLevel:
     check_quantity(quantity)
+    status = await _receiving(session, location_id)
     await _material(session, material_id)
     return await ledger.apply(
         session,
@@ -141,6 +158,7 @@ async def receive(
         reference=reference,
         reason=reason,
         actor=actor,
+        status=status,
     )
 
 
@@ -153,6 +171,7 @@ async def adjust(
     check_quantity(abs(delta), "delta")
     if not reason.strip():
         raise UserError("REASON_REQUIRED", "adjustments need a reason", "reason")
+    status = await ledger.location_status(session, location_id)
     await _material(session, material_id)
     return await ledger.apply(
         session,
@@ -162,6 +181,7 @@ async def adjust(
         Deltas(on_hand=delta),
         reason=reason,
         actor=actor,
+        status=status,
     )
 
 
@@ -170,6 +190,7 @@ async def count(
 ) -> StockLevel:
     """A stock count sets on hand to what was counted; the ledger records the difference."""
     check_quantity(counted, "counted", allow_zero=True)
+    status = await ledger.location_status(session, location_id)
     await _material(session, material_id)
     current = (
         await session.scalar(
@@ -188,6 +209,7 @@ async def count(
         reference=reference,
         actor=actor,
         reason=f"counted {counted}, was {current}",
+        status=status,
     )
 
 
@@ -201,6 +223,7 @@ async def set_safety_stock(
     reference: str = "",
 ) -> StockLevel:
     check_quantity(safety_stock, "safetyStock", allow_zero=True)
+    status = await ledger.location_status(session, location_id)
     await _material(session, material_id)
     current = (
         await session.scalar(
@@ -218,6 +241,7 @@ async def set_safety_stock(
         Deltas(safety_stock=safety_stock - current),
         reference=reference,
         actor=actor,
+        status=status,
     )
 
 
@@ -251,7 +275,8 @@ async def transfer(
     check_quantity(quantity)
     if from_location_id == to_location_id:
         raise UserError("INVALID_TRANSFER", "source and target are the same location", "toLocationId")
-    await _location(session, to_location_id)
+    source = await ledger.location_status(session, from_location_id)
+    target = await _receiving(session, to_location_id, "toLocationId")
     await ledger.apply(
         session,
         MovementKind.transfer,
@@ -261,6 +286,7 @@ async def transfer(
         reference=reference,
         actor=actor,
         reason=f"to location {to_location_id}",
+        status=source,
     )
     await ledger.apply(
         session,
@@ -271,12 +297,15 @@ async def transfer(
         reference=reference,
         actor=actor,
         reason=f"from location {from_location_id}",
+        status=target,
     )
 
 
 async def receive_transfer(
     session, location_id: int, material_id: int, quantity: int, *, reference: str = "", actor: str = "system"
 ) -> StockLevel:
+    """Transferred units arrived. Allowed at a location closed since the transfer left (the units exist
+    and are on their way), which a transfer *to* a closed location is not."""
     check_quantity(quantity)
     return await ledger.apply(
         session,

@@ -1,4 +1,5 @@
-"""Channel stock sync: compute what each affected listing should show and publish changes.
+"""Channel stock sync: compute what each affected listing should show and publish changes. One job per
+tenant syncs every material changed since the last run (the debounce is in ``app.inventory.signals``).
 
 Until channel adapters exist, a publication is recorded with the payload that would be pushed; the
 listing's ``last_published_qty`` makes a second run publish nothing new (idempotent).
@@ -14,17 +15,32 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.catalog import service as catalog
 from app.catalog.models import ChannelListing, ProductComponent
 from app.channels.models import Channel
+from app.inventory import signals
 from app.inventory.atp import channel_atp, product_atp
 from app.inventory.models import StockPublication, SyncRequest
 
 UNLIMITED_PUBLISH_QTY = 9999  # what virtual/service listings show
+MAX_ROUNDS = 5
 
 
 async def sync_pending(session: AsyncSession) -> int:
-    """Consume the pending sync requests and publish every listing whose quantity changed."""
-    materials = list((await session.scalars(delete(SyncRequest).returning(SyncRequest.material_id))).all())
+    """Consume the tenant's sync buffer and publish every listing whose quantity changed.
+
+    The buffer is deleted in rounds until one finds it empty: a change that relied on this job holds a
+    lock on a buffer row, which makes a round wait for its commit, and the next round (a new snapshot)
+    then sees its materials (see ``app.inventory.signals``). Past MAX_ROUNDS of steady changes, the rest
+    is left to a follow-up job."""
+    materials: set[int] = set()
+    for _ in range(MAX_ROUNDS):
+        taken = (await session.scalars(delete(SyncRequest).returning(SyncRequest.material_id))).all()
+        if not taken:
+            break
+        materials.update(taken)
+    else:
+        await signals.enqueue_sync(session)
     if not materials:
         return 0
+    materials = sorted(materials)
     product_ids = select(ProductComponent.product_id).where(ProductComponent.material_id.in_(materials))
     listings = (
         await session.scalars(

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import strawberry
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from strawberry.types import Info
 
 from app.api.errors import UserErrorType
 from app.api.inventory.common import WRITE, actor, clean_text, in_tenant
 from app.api.inventory.ids import need_id, opt_id
 from app.api.inventory.types import AllocationPoolNode, InventorySettings, PoolModeEnum, ReservationNode
-from app.catalog.models import STOCKED_KINDS, Product
 from app.errors import NotFound, UserError
 from app.inventory import atp, service
 from app.inventory.ledger import check_quantity
@@ -61,7 +59,10 @@ class ReserveLineInput:
 
 @strawberry.input
 class ReserveStockInput:
-    reference: str = strawberry.field(description="Your order number; reserving it again changes nothing.")
+    reference: str = strawberry.field(
+        description="Your order number; reserving it again changes nothing. Once released, a reference"
+        " cannot be reserved again (RESERVATION_RELEASED)."
+    )
     channel_id: strawberry.ID | None = strawberry.field(
         default=None, description="Apply this channel's pool and the low-stock protection."
     )
@@ -94,18 +95,6 @@ def _reference(value: str) -> str:
             "INVALID_REFERENCE", "reference must be 1-200 characters without control characters", "reference"
         )
     return value
-
-
-async def _holds_no_stock(session, product_ids: list[int]) -> bool:
-    """Every product exists, is active and takes no stock (virtual, service): nothing to reserve.
-    ``reservations.reserve`` would insert an empty batch there, which fails as an internal error."""
-    rows = (
-        await session.execute(
-            select(Product.id, Product.kind, Product.active).where(Product.id.in_(product_ids))
-        )
-    ).all()
-    found = {r.id for r in rows if r.active and r.kind not in STOCKED_KINDS}
-    return found == set(product_ids)
 
 
 async def _reservations(session, reference: str) -> list[ReservationNode]:
@@ -164,19 +153,13 @@ class AllocationMutations:
                 for i, line in enumerate(input.lines)
             ]
             channel_id = opt_id(info, input.channel_id, "Channel", "channel", "channelId")
-            if await _holds_no_stock(session, [line.product_id for line in lines]):
-                return []
+            # Safe under concurrency on its own: a second call for the reference waits for the first.
             await service.reserve(
                 session, lines, reference=reference, channel_id=channel_id, actor=actor(info)
             )
             return await _reservations(session, reference)
 
-        try:
-            rows, errors = await in_tenant(info, work)
-        except IntegrityError:
-            # The same reference reserved concurrently: the other request won; this retry finds its
-            # reservation and answers with it, as the idempotent path does.
-            rows, errors = await in_tenant(info, work)
+        rows, errors = await in_tenant(info, work)
         return ReserveStockPayload(reservations=rows, user_errors=errors)
 
     @strawberry.mutation(

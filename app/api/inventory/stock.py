@@ -5,6 +5,8 @@ Each is one ledger movement (two for a transfer) through ``app.inventory.service
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
@@ -107,7 +109,22 @@ def _reason(value: str, *, required: bool = False) -> str:
     return clean_text(value, "reason", 300, "INVALID_REASON", required=required)
 
 
-async def _level_payload(info: Info, work) -> StockLevelPayload:
+_TEXT = {"reference": _reference, "reason": _reason}
+
+
+async def _change(
+    info: Info, input, change: Callable[..., Awaitable[StockLevel]], amount: int, **text: str
+) -> StockLevelPayload:
+    """The body of every one-location stock mutation, in one tenant transaction: decode the location and
+    material ids (NOT_FOUND unless the caller's), clean the ``text`` inputs (reference, reason), call
+    ``change(session, location_id, material_id, amount, actor=…, **text)`` and answer with the new
+    level, or with the user errors of any step."""
+
+    async def work(session):
+        location_id, material_id = await _target(info, session, input.location_id, input.material_id)
+        cleaned = {name: _TEXT[name](value) for name, value in text.items()}
+        return await change(session, location_id, material_id, amount, actor=actor(info), **cleaned)
+
     level, errors = await in_tenant(info, work)
     return StockLevelPayload(
         stock_level=StockLevelNode.from_row(level) if level else None, user_errors=errors
@@ -118,74 +135,31 @@ async def _level_payload(info: Info, work) -> StockLevelPayload:
 class StockMutations:
     @strawberry.mutation(permission_classes=WRITE, description="Goods arrived at a location.")
     async def receive_stock(self, info: Info, input: ReceiveStockInput) -> StockLevelPayload:
-        async def work(session):
-            location_id, material_id = await _target(info, session, input.location_id, input.material_id)
-            return await service.receive(
-                session,
-                location_id,
-                material_id,
-                input.quantity,
-                reference=_reference(input.reference),
-                reason=_reason(input.reason),
-                actor=actor(info),
-            )
-
-        return await _level_payload(info, work)
+        return await _change(
+            info, input, service.receive, input.quantity, reference=input.reference, reason=input.reason
+        )
 
     @strawberry.mutation(permission_classes=WRITE, description="Correct on hand up or down, with a reason.")
     async def adjust_stock(self, info: Info, input: AdjustStockInput) -> StockLevelPayload:
-        async def work(session):
-            location_id, material_id = await _target(info, session, input.location_id, input.material_id)
-            return await service.adjust(
-                session,
-                location_id,
-                material_id,
-                input.delta,
-                reason=_reason(input.reason),
-                actor=actor(info),
-            )
-
-        return await _level_payload(info, work)
+        return await _change(info, input, service.adjust, input.delta, reason=input.reason)
 
     @strawberry.mutation(permission_classes=WRITE, description="Record a stock count; on hand becomes it.")
     async def count_stock(self, info: Info, input: CountStockInput) -> StockLevelPayload:
-        async def work(session):
-            location_id, material_id = await _target(info, session, input.location_id, input.material_id)
-            return await service.count(
-                session,
-                location_id,
-                material_id,
-                input.counted,
-                reference=_reference(input.reference),
-                actor=actor(info),
-            )
-
-        return await _level_payload(info, work)
+        return await _change(info, input, service.count, input.counted, reference=input.reference)
 
     @strawberry.mutation(permission_classes=WRITE, description="Units kept back from every channel.")
     async def set_safety_stock(self, info: Info, input: SetSafetyStockInput) -> StockLevelPayload:
-        async def work(session):
-            location_id, material_id = await _target(info, session, input.location_id, input.material_id)
-            return await service.set_safety_stock(
-                session, location_id, material_id, input.safety_stock, actor=actor(info)
-            )
-
-        return await _level_payload(info, work)
+        return await _change(info, input, service.set_safety_stock, input.safety_stock)
 
     @strawberry.mutation(permission_classes=WRITE, description="Move units from on hand to defective.")
     async def mark_defective(self, info: Info, input: MarkDefectiveInput) -> StockLevelPayload:
-        async def work(session):
-            location_id, material_id = await _target(info, session, input.location_id, input.material_id)
-            return await service.mark_defective(
-                session,
-                location_id,
-                material_id,
-                input.quantity,
-                reason=_reason(input.reason),
-                actor=actor(info),
-            )
+        return await _change(info, input, service.mark_defective, input.quantity, reason=input.reason)
 
-        return await _level_payload(info, work)
+    @strawberry.mutation(
+        permission_classes=WRITE, description="Transferred units arrived: in transit → on hand."
+    )
+    async def receive_transfer(self, info: Info, input: ReceiveTransferInput) -> StockLevelPayload:
+        return await _change(info, input, service.receive_transfer, input.quantity, reference=input.reference)
 
     @strawberry.mutation(
         permission_classes=WRITE,
@@ -218,20 +192,3 @@ class StockMutations:
         return TransferStockPayload(
             source=StockLevelNode.from_row(levels[0]), target=StockLevelNode.from_row(levels[1])
         )
-
-    @strawberry.mutation(
-        permission_classes=WRITE, description="Transferred units arrived: in transit → on hand."
-    )
-    async def receive_transfer(self, info: Info, input: ReceiveTransferInput) -> StockLevelPayload:
-        async def work(session):
-            location_id, material_id = await _target(info, session, input.location_id, input.material_id)
-            return await service.receive_transfer(
-                session,
-                location_id,
-                material_id,
-                input.quantity,
-                reference=_reference(input.reference),
-                actor=actor(info),
-            )
-
-        return await _level_payload(info, work)
