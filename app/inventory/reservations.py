@@ -31,6 +31,7 @@ from app.inventory.models import (
     ChannelUsage,
     MovementKind,
     NetworkStock,
+    PoolMode,
     Reservation,
     ReservationStatus,
     StockMovement,
@@ -91,9 +92,10 @@ async def reserve(
         return []  # nothing here holds stock
     rules = await atp.channel_rules(session, channel_id, list(needs)) if channel_id is not None else None
     results: list[Reserved] = []
+    changes: list[tuple[int, int, int]] = []  # (material, available after, delta) for the signals
     for material_id in sorted(needs):
         quantity, backorder_ok, line_index = needs[material_id]
-        taken = await _take(session, material_id, quantity, rules, allow_short=backorder_ok)
+        taken = await _take(session, material_id, quantity, rules, changes, allow_short=backorder_ok)
         if taken is None:
             raise UserError(
                 "INSUFFICIENT_STOCK",
@@ -101,6 +103,7 @@ async def reserve(
                 ["lines", str(line_index), "quantity"],
             )
         results.append(Reserved(material_id, quantity, quantity - taken))
+    await signals.stock_changed_many(session, changes)
     await session.execute(
         insert(Reservation),
         [
@@ -164,10 +167,12 @@ async def _take(
     material_id: int,
     quantity: int,
     rules: atp.ChannelRules | None,
+    changes: list[tuple[int, int, int]],
     *,
     allow_short: bool,
 ) -> int | None:
-    """Units actually reserved (== quantity unless allow_short), or None if it cannot be done."""
+    """Units actually reserved (== quantity unless allow_short), or None if it cannot be done. The
+    change is appended to ``changes`` for one batched low-stock/sync signal per reservation."""
     floor = rules.floor() if rules else 0
     want = quantity
     if allow_short:
@@ -192,17 +197,18 @@ async def _take(
         if rules is not None:
             await _use_pool(session, rules, material_id, -want)
         return 0
-    await signals.stock_changed(session, material_id, available, -want)
+    changes.append((material_id, available, -want))
     return want
 
 
 async def _use_pool(session: AsyncSession, rules: atp.ChannelRules, material_id: int, quantity: int) -> bool:
     """Count units against the channel's usage, refusing to pass its pool limit."""
     limit = None
-    if quantity > 0:
+    pool = rules.pool_for(material_id)
+    if quantity > 0 and pool is not None and pool.mode is not PoolMode.shared:
         network = await session.get(NetworkStock, material_id)
         if network is not None:
-            limit = atp.pool_limit(rules.pool_for(material_id), network.on_hand, network.safety_stock)
+            limit = atp.pool_limit(pool, network.on_hand, network.safety_stock)
         if limit is not None and quantity > limit:
             return False
     stmt = insert(ChannelUsage).values(

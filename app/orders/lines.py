@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog import service as catalog
-from app.catalog.listings import resolve_listing
 from app.catalog.models import ChannelListing, Product, ProductKind
 from app.channels.models import Channel
 from app.channels.normalized import NormalizedLine
@@ -21,37 +20,53 @@ UNKNOWN_ITEM = "unknown_item"
 INACTIVE_PRODUCT = "inactive_product"
 
 
-async def resolve(session: AsyncSession, channel_id: int, item_id: str, sku_id: str) -> Product | None:
-    """The listing's product; a line that names only a SKU (generic format) matches the one listing
-    of the channel with that SKU id."""
-    product = await resolve_listing(session, channel_id, item_id, sku_id)
-    if product is not None or item_id or not sku_id:
-        return product
-    found = (
-        await session.scalars(
-            select(Product)
-            .join(ChannelListing, ChannelListing.product_id == Product.id)
-            .where(ChannelListing.channel_id == channel_id, ChannelListing.external_sku_id == sku_id)
-            .limit(2)
+Key = tuple[str, str]  # a channel's (item id, SKU id); "" where the platform has none
+
+
+def _key(line: NormalizedLine | OrderLine) -> Key:
+    return (line.external_item_id, line.external_sku_id)
+
+
+async def resolve(session: AsyncSession, channel_id: int, keys: set[Key]) -> dict[Key, Product | None]:
+    """Each (item, SKU) to the product its listing names, in one query. A line that names only a SKU
+    (generic format) matches the one listing of the channel with that SKU id."""
+    items = {item for item, _ in keys if item}
+    skus = {sku for item, sku in keys if sku and not item}
+    if not keys:
+        return {}
+    rows = (
+        await session.execute(
+            select(ChannelListing.external_item_id, ChannelListing.external_sku_id, Product)
+            .join(Product, Product.id == ChannelListing.product_id)
+            .where(
+                ChannelListing.channel_id == channel_id,
+                or_(ChannelListing.external_item_id.in_(items), ChannelListing.external_sku_id.in_(skus)),
+            )
         )
     ).all()
-    return found[0] if len(found) == 1 else None
+    exact = {(item, sku): product for item, sku, product in rows}
+    by_sku: dict[str, list[Product]] = {}
+    for _, sku, product in rows:
+        by_sku.setdefault(sku, []).append(product)
+    found: dict[Key, Product | None] = {}
+    for item, sku in keys:
+        product = exact.get((item, sku))
+        if product is None and not item and sku and len(by_sku.get(sku, ())) == 1:
+            product = by_sku[sku][0]
+        found[(item, sku)] = product
+    return found
 
 
 async def write_lines(
     session: AsyncSession, channel: Channel, order: Order, lines: tuple[NormalizedLine, ...]
 ) -> None:
     """Lines resolved to products (unresolved ones keep product_id NULL) and exploded into materials."""
-    products: dict[tuple[str, str], Product | None] = {}
-    for line in lines:
-        key = (line.external_item_id, line.external_sku_id)
-        if key not in products:
-            products[key] = await resolve(session, channel.id, *key)
+    products = await resolve(session, channel.id, {_key(x) for x in lines})
     ids = sorted({p.id for p in products.values() if p is not None})
     exploded = await catalog.explode(session, ids) if ids else {}
     rows: list[OrderLine] = []
     for line in lines:
-        product = products[(line.external_item_id, line.external_sku_id)]
+        product = products[_key(line)]
         rows.append(
             OrderLine(
                 order_id=order.id,
@@ -91,8 +106,11 @@ async def resolve_pending(session: AsyncSession, order: Order) -> list[str]:
         )
     ).all()
     unresolved: list[str] = []
+    products = await resolve(
+        session, order.channel_id, {(x.external_item_id, x.external_sku_id) for x in pending}
+    )
     for line in pending:
-        product = await resolve(session, order.channel_id, line.external_item_id, line.external_sku_id)
+        product = products[_key(line)]
         if product is None:
             unresolved.append(line.title or f"{line.external_item_id}/{line.external_sku_id}")
             continue
