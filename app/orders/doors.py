@@ -1,0 +1,386 @@
+"""The shared path behind every ingest door (webhook, GraphQL bulk, CSV): raw payload → inbox → adapter →
+``orders.ingest``.
+
+The raw bytes are committed to the inbox *before* anything parses them, in a transaction of their own,
+so a payload survives whatever happens next. Parsing and ingest then run in one tenant transaction that
+also marks the inbox row processed: either the order and the mark are both committed, or neither is and
+the row is marked failed (with the error) in a separate transaction. A failed or never-finished row is
+replayed through exactly the same code, so a fix (a reactivated channel, a corrected mapping) is applied
+by replaying, and a replay of an order already ingested is harmless (ingest is idempotent).
+
+Functions here never raise for payload problems: they return a :class:`DoorResult` saying what happened.
+They raise ``UserError`` only for the caller's own mistakes (unknown channel, too many payloads).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.channels.adapters import UnknownPlatformError, get_adapter
+from app.channels.adapters._payload import decode
+from app.channels.adapters.base import header
+from app.channels.adapters.generic import CANCEL_FORMAT, ORDER_FORMAT, REFUND_FORMAT, GenericAdapter
+from app.channels.models import Channel
+from app.channels.normalized import AdapterError
+from app.db import Database, TenantRef
+from app.errors import NotFound, UserError
+from app.inbox import InboxMessage, InboxStatus, mark
+from app.inbox import store as inbox_store
+from app.orders.ingest import ingest, ingest_cancel
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 5 * 1024 * 1024  # one payload (webhook body, bulk item); bigger ones are refused, not stored
+MAX_BATCH = 1000  # payloads per ingest_many call
+KINDS = ("order", "cancel", "refund")
+EVENT_HEADER = "x-oms-event"  # order | cancel | refund, for platforms whose payload does not say
+_FORMATS = {ORDER_FORMAT: "order", CANCEL_FORMAT: "cancel", REFUND_FORMAT: "refund"}
+# Shopify order topics all deliver the Order resource (orders/cancelled carries cancelled_at).
+_SHOPIFY_TOPICS = {
+    **dict.fromkeys(
+        ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled"), "order"
+    ),
+    "orders/partially_fulfilled": "order",
+    "refunds/create": "refund",
+}
+_RETRYABLE = {"23505", "40001", "40P01"}  # unique violation (a concurrent twin won), serialization, deadlock
+INTERNAL = "internal error while processing; the payload is stored and can be replayed"
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    """A channel of a tenant: where a payload is going (the tenant comes from the credential)."""
+
+    tenant: TenantRef
+    channel_id: int
+
+
+@dataclass(frozen=True)
+class DoorResult:
+    """What became of one payload. ``status`` is the inbox row's (processed | failed | rejected);
+    ``outcome`` is ingest's (created | updated | unchanged | stale | cancelled) or ``refund_stored`` /
+    ``ignored`` (explained in ``note``); ``error`` is safe to show to the sender (internal details stay
+    in the inbox row)."""
+
+    inbox_id: int | None
+    status: str
+    outcome: str | None = None
+    order_id: int | None = None
+    number: str | None = None
+    order_status: str | None = None
+    error: str | None = None
+    kind: str | None = None
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == InboxStatus.processed.value
+
+
+def channel_source(channel_id: int) -> str:
+    return f"channel:{channel_id}"
+
+
+async def resolve_tenant(db: Database, tenant: TenantRef | int) -> TenantRef:
+    """A TenantRef as given, or looked up by tenant id (callers that only hold the id)."""
+    if isinstance(tenant, TenantRef):
+        return tenant
+    from tenants.auth import tenant_cache
+
+    found = await tenant_cache.get(db, tenant)
+    if found is None:
+        raise NotFound("tenant")
+    return found[0]
+
+
+def detect_kind(channel: Channel, raw: bytes | Mapping[str, Any], headers: Mapping[str, str]) -> str | None:
+    """order | cancel | refund, or None for a payload that carries no order (kept, marked ignored).
+
+    Shopify names the topic in ``X-Shopify-Topic``; the generic format names itself in ``format``; every
+    other platform says it with ``X-OMS-Event`` (the webhook's ``?kind=`` is stored as that header, so
+    a replay decides the same way), defaulting to an order.
+    """
+    topic = header(headers, "x-shopify-topic")
+    if channel.platform == "shopify" and topic:
+        return _SHOPIFY_TOPICS.get(topic.strip().lower())
+    if isinstance(raw, Mapping) and isinstance(raw.get("format"), str) and raw["format"] in _FORMATS:
+        return _FORMATS[raw["format"]]
+    given = (header(headers, EVENT_HEADER) or "order").strip().lower()
+    if given not in KINDS:
+        raise AdapterError("X-OMS-Event", f"{given!r} is not one of {', '.join(KINDS)}")
+    return given
+
+
+def with_kind(headers: Mapping[str, str] | None, kind: str | None) -> dict[str, str]:
+    """Headers to store: the caller's ``kind`` becomes ``X-OMS-Event`` unless the sender set one."""
+    out = dict(headers or {})
+    if kind and kind != "order" and header(out, EVENT_HEADER) is None:
+        out[EVENT_HEADER] = kind
+    return out
+
+
+async def _process(
+    session: AsyncSession,
+    channel: Channel,
+    body: bytes,
+    headers: Mapping[str, str],
+    inbox_id: int,
+    actor: str,
+) -> DoorResult:
+    """Parse and ingest one stored payload in the caller's transaction (the inbox mark is the caller's)."""
+    if not channel.active:
+        raise UserError(
+            "CHANNEL_INACTIVE", f"channel {channel.code} is inactive: reactivate it, then replay", "channel"
+        )
+    adapter = get_adapter(channel.platform)
+    raw: bytes | Mapping[str, Any] = decode(body) if isinstance(adapter, GenericAdapter) else body
+    kind = detect_kind(channel, raw, headers)
+    if kind is None:
+        note = f"ignored: topic {header(headers, 'x-shopify-topic')!r} carries no order"
+        return DoorResult(inbox_id, InboxStatus.processed.value, "ignored", note=note)
+    if kind == "refund":
+        refund = adapter.parse_refund(raw)
+        note = (
+            f"refund {refund.external_refund_id} of order {refund.external_id} stored;"
+            " applying refunds comes with returns"
+        )
+        return DoorResult(inbox_id, InboxStatus.processed.value, "refund_stored", note=note, kind=kind)
+    if kind == "cancel":
+        result = await ingest_cancel(
+            session, channel, adapter.parse_cancel(raw), inbox_id=inbox_id, actor=actor
+        )
+    else:
+        result = await ingest(session, channel, adapter.parse_order(raw), inbox_id=inbox_id, actor=actor)
+    return DoorResult(
+        inbox_id,
+        InboxStatus.processed.value,
+        result.outcome,
+        result.order_id,
+        result.number,
+        result.status,
+        kind=kind,
+    )
+
+
+def _retryable(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    codes = {getattr(orig, "sqlstate", None), getattr(getattr(orig, "__cause__", None), "sqlstate", None)}
+    return isinstance(exc, DBAPIError) and bool(codes & _RETRYABLE)
+
+
+def failure_messages(exc: BaseException, inbox_id: int | None) -> tuple[str, str]:
+    """(error to store in the inbox, error to show the sender)."""
+    if isinstance(exc, AdapterError | UnknownPlatformError):
+        return str(exc), str(exc)
+    if isinstance(exc, UserError):
+        return exc.message, exc.message
+    log.exception("ingest of inbox row %s failed", inbox_id)  # the details go to the logs only:
+    # the inbox row is shown to the tenant, and exception text can carry SQL.
+    return f"internal error ({type(exc).__name__}); details in the logs for inbox row {inbox_id}", INTERNAL
+
+
+async def run_stored(
+    db: Database, ref: ChannelRef, inbox_id: int, body: bytes, headers: Mapping[str, str], actor: str
+) -> DoorResult:
+    """Process a stored payload in one tenant transaction (retried when a concurrent twin wins a race);
+    on failure, mark the row failed in a transaction of its own."""
+    for attempt in range(3):
+        try:
+            async with db.tenant_session(ref.tenant) as session:
+                channel = await session.get(Channel, ref.channel_id)
+                if channel is None:
+                    raise NotFound("channel", "channel")
+                result = await _process(session, channel, body, headers, inbox_id, actor)
+                await mark(session, inbox_id, InboxStatus.processed, result.note)
+                return result
+        except Exception as exc:
+            if attempt < 2 and _retryable(exc):
+                continue
+            stored, shown = failure_messages(exc, inbox_id)
+            break
+    async with db.control_session() as session:
+        await mark(session, inbox_id, InboxStatus.failed, stored)
+    return DoorResult(inbox_id, InboxStatus.failed.value, error=shown)
+
+
+async def store_rejected(
+    db: Database, tenant_id: int | None, source: str, body: bytes, headers: Mapping[str, str], error: str
+) -> int:
+    """Keep a payload that failed authentication (never processed, never replayable)."""
+    async with db.control_session() as session:
+        msg = await inbox_store(
+            session,
+            source=source,
+            body=body,
+            headers=dict(headers),
+            tenant_id=tenant_id,
+            status=InboxStatus.rejected,
+            error=error,
+        )
+        return msg.id
+
+
+async def receive_channel_payload(
+    db: Database,
+    channel_ref: ChannelRef,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    *,
+    kind: str = "order",
+    actor: str = "webhook",
+) -> DoorResult:
+    """Store an authenticated payload for a channel, then process it; never raises for payload problems."""
+    async with db.control_session() as session:
+        msg = await inbox_store(
+            session,
+            source=channel_source(channel_ref.channel_id),
+            body=body,
+            headers=with_kind(headers, kind),
+            tenant_id=channel_ref.tenant.id,
+        )
+        inbox_id, stored_headers = msg.id, dict(msg.headers)
+    return await run_stored(db, channel_ref, inbox_id, body, stored_headers, actor)
+
+
+async def replay(
+    db: Database, tenant: TenantRef | int, inbox_id: int, *, actor: str = "replay"
+) -> DoorResult:
+    """Re-run a failed (or received but never finished) inbox row of this tenant through the same path."""
+    ref = await resolve_tenant(db, tenant)
+    async with db.control_session() as session:
+        msg = await session.scalar(
+            select(InboxMessage).where(InboxMessage.id == inbox_id, InboxMessage.tenant_id == ref.id)
+        )
+    if msg is None:
+        raise NotFound("inbox message", "id")
+    if msg.status is InboxStatus.processed:
+        raise UserError("ALREADY_PROCESSED", f"inbox message {inbox_id} is already processed", "id")
+    if msg.status is InboxStatus.rejected:
+        raise UserError(
+            "NOT_REPLAYABLE", f"inbox message {inbox_id} failed authentication and is never processed", "id"
+        )
+    door, _, ident = msg.source.partition(":")
+    if door == "csv" and ident.isdigit():
+        from app.orders.csv_import import replay_csv
+
+        return await replay_csv(db, ref, int(ident), msg, actor=actor)
+    if door != "channel" or not ident.isdigit():
+        raise UserError(
+            "NOT_REPLAYABLE", f"inbox message {inbox_id} ({msg.source}) is not an order payload", "id"
+        )
+    return await run_stored(db, ChannelRef(ref, int(ident)), msg.id, msg.body, msg.headers, actor)
+
+
+async def ingest_many(
+    db: Database,
+    tenant_ref: TenantRef | int,
+    channel_id: int,
+    payloads: list[bytes] | list[str],
+    *,
+    kind: str = "order",
+    actor: str = "api",
+) -> list[DoorResult]:
+    """Bulk door (GraphQL): all payloads stored in one insert, then each ingested in a transaction of its
+    own, so one bad order does not fail the others.
+    ``kind`` (order | cancel | refund) is for platforms whose payloads do not say it themselves."""
+    ref = await resolve_tenant(db, tenant_ref)
+    if len(payloads) > MAX_BATCH:
+        raise UserError("TOO_MANY_PAYLOADS", f"at most {MAX_BATCH} payloads per call", "payloads")
+    bodies = [p.encode() if isinstance(p, str) else bytes(p) for p in payloads]
+    for index, body in enumerate(bodies):
+        if len(body) > MAX_BODY:
+            raise UserError(
+                "PAYLOAD_TOO_LARGE", f"payload is over {MAX_BODY} bytes", ["payloads", str(index)]
+            )
+    if not bodies:
+        return []
+    async with db.tenant_session(ref) as session:
+        if await session.get(Channel, channel_id) is None:
+            raise NotFound("channel", "channelId")
+    source, headers = channel_source(channel_id), with_kind({}, kind)
+    rows = [
+        {"source": source, "body": b, "headers": headers, "tenant_id": ref.id, "status": InboxStatus.received}
+        for b in bodies
+    ]
+    async with db.control_session() as session:
+        statement = insert(InboxMessage).returning(InboxMessage.id, sort_by_parameter_order=True)
+        ids = list((await session.scalars(statement, rows)).all())
+    return [
+        await _ingest_stored(db, ref, channel_id, i, b, headers, actor)
+        for i, b in zip(ids, bodies, strict=True)
+    ]
+
+
+async def _ingest_stored(
+    db: Database,
+    ref: TenantRef,
+    channel_id: int,
+    inbox_id: int,
+    body: bytes,
+    headers: dict[str, str],
+    actor: str,
+) -> DoorResult:
+    """One stored payload in its own transaction, its inbox row marked in the same one. Orders of one call
+    are not batched into one transaction on purpose: each order locks its materials' stock rows in id
+    order, but a transaction holding several orders would take them in no order and deadlock against a
+    concurrent call (and hold hot stock rows for the whole batch)."""
+    try:
+        async with db.tenant_session(ref) as session:
+            result, error = await _process_nested(session, channel_id, inbox_id, body, headers, actor)
+            await mark(session, inbox_id, InboxStatus(result.status), error)
+        return result
+    except Exception as exc:
+        stored, shown = failure_messages(exc, inbox_id)
+        failed = DoorResult(inbox_id, InboxStatus.failed.value, error=shown)
+        async with db.control_session() as session:
+            await mark(session, inbox_id, InboxStatus.failed, stored)
+        return failed
+
+
+async def _process_nested(
+    session: AsyncSession, channel_id: int, inbox_id: int, body: bytes, headers: dict[str, str], actor: str
+) -> tuple[DoorResult, str | None]:
+    return await in_savepoint(
+        session, channel_id, inbox_id, lambda ch: _process(session, ch, body, headers, inbox_id, actor)
+    )
+
+
+async def in_savepoint(
+    session: AsyncSession, channel_id: int, inbox_id: int, work: Callable[[Channel], Awaitable[DoorResult]]
+) -> tuple[DoorResult, str | None]:
+    """Run ``work(channel)`` in a savepoint of the caller's transaction, retried once when a concurrent
+    twin wins a race; a failure rolls back only this savepoint. Returns (result, inbox error column)."""
+    for attempt in range(2):
+        channel = await session.get(Channel, channel_id)  # refreshed if a rolled-back savepoint expired it
+        try:
+            if channel is None:
+                raise NotFound("channel", "channel")
+            async with session.begin_nested():
+                result = await work(channel)
+            return result, result.note
+        except Exception as exc:
+            if attempt == 0 and _retryable(exc):
+                continue
+            stored, shown = failure_messages(exc, inbox_id)
+            return DoorResult(inbox_id, InboxStatus.failed.value, error=shown), stored
+    raise AssertionError("unreachable")
+
+
+async def list_inbox(
+    db: Database, tenant_id: int, *, status: str | None = None, limit: int = 50, before_id: int | None = None
+) -> list[InboxMessage]:
+    """This tenant's inbox rows, newest first (operators look for failed ones to replay)."""
+    query = select(InboxMessage).where(InboxMessage.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(InboxMessage.status == InboxStatus(status))
+    if before_id is not None:
+        query = query.where(InboxMessage.id < before_id)
+    async with db.control_session() as session:
+        return list((await session.scalars(query.order_by(InboxMessage.id.desc()).limit(limit))).all())

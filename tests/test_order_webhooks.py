@@ -1,0 +1,289 @@
+"""Channel webhooks over HTTP: signatures, idempotency under concurrent redelivery, failures kept for
+replay, Shopify's own scheme, and tenant isolation through the channel secret."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+from strawberry.relay import GlobalID
+
+from app.channels.models import Channel
+from app.db import control_session, get_db, tenant_session
+from app.inbox import InboxMessage
+from app.orders import doors
+from app.orders.models import Order
+from tests.catalog_ops import UPDATE_CHANNEL, create_channel, tenant_ref
+
+FIXTURES = Path(__file__).parent / "fixtures" / "channels"
+
+
+def fixture(platform: str, name: str) -> bytes:
+    return (FIXTURES / platform / name).read_bytes()
+
+
+def row_id(gid: str) -> int:
+    return int(GlobalID.from_id(gid).node_id.split(".")[1])
+
+
+async def make_webhook_channel(gql, tenant, platform: str = "web") -> tuple[str, Channel]:
+    """A channel created through GraphQL; its secret is read from the database (not exposed by the API)."""
+    created = await create_channel(gql, tenant, f"{platform}-{secrets.token_hex(3)}", platform)
+    async with tenant_session(tenant_ref(tenant)) as session:
+        return created["id"], await session.get(Channel, row_id(created["id"]))
+
+
+def oms_headers(secret: str, body: bytes, timestamp: str | None = None) -> dict[str, str]:
+    """The documented scheme, computed here independently of the server code."""
+    signed = body if timestamp is None else f"{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    headers = {"content-type": "application/json", "X-OMS-Signature": f"sha256={digest}"}
+    if timestamp is not None:
+        headers["X-OMS-Timestamp"] = timestamp
+    return headers
+
+
+async def post(client, gid: str, body: bytes, headers: dict, **params):
+    return await client.post(f"/webhooks/channels/{gid}", content=body, headers=headers, params=params)
+
+
+async def inbox_row(inbox_id: int) -> InboxMessage:
+    async with control_session() as session:
+        return await session.get(InboxMessage, inbox_id)
+
+
+async def count_orders(tenant, channel_id: int | None = None) -> int:
+    query = select(func.count()).select_from(Order)
+    if channel_id is not None:
+        query = query.where(Order.channel_id == channel_id)
+    async with tenant_session(tenant_ref(tenant)) as session:
+        return await session.scalar(query)
+
+
+async def test_the_same_webhook_delivered_ten_times_at_once_is_one_order(client, gql, tenant_a):
+    gid, channel = await make_webhook_channel(gql, tenant_a)
+    body = fixture("generic", "order.json")
+    headers = oms_headers(channel.webhook_secret, body)
+    responses = await asyncio.gather(*(post(client, gid, body, headers) for _ in range(10)))
+    assert [r.status_code for r in responses] == [200] * 10, [r.text for r in responses]
+    answers = [r.json() for r in responses]
+    assert sorted(a["outcome"] for a in answers) == ["created"] + ["unchanged"] * 9
+    assert len({a["order"]["id"] for a in answers}) == 1
+    assert len({a["inboxId"] for a in answers}) == 10  # every delivery is kept
+    assert await count_orders(tenant_a, channel.id) == 1
+    order_gid = GlobalID.from_id(answers[0]["order"]["id"])
+    tenant_id = GlobalID.from_id(tenant_a.tenant_id).node_id
+    assert order_gid.type_name == "Order" and order_gid.node_id.startswith(f"{tenant_id}.")
+    assert answers[0]["order"]["number"]
+    for answer in answers:
+        stored = await inbox_row(answer["inboxId"])
+        assert (stored.status.value, stored.source, stored.attempts) == (
+            "processed",
+            f"channel:{channel.id}",
+            1,
+        )
+        assert stored.body == body and stored.tenant_id == int(tenant_id)
+
+
+async def test_a_tampered_or_missing_signature_is_refused_and_kept_as_rejected(client, gql, tenant_a):
+    gid, channel = await make_webhook_channel(gql, tenant_a)
+    body = fixture("generic", "order.json")
+    headers = oms_headers(channel.webhook_secret, body)
+    tampered = body.replace(b'"399.00"', b'"1.00"')
+    refused = await post(client, gid, tampered, headers)
+    assert refused.status_code == 401
+    stored = await inbox_row(refused.json()["inboxId"])
+    assert (stored.status.value, stored.body) == ("rejected", tampered)
+    assert stored.error == "X-OMS-Signature does not match the body"
+
+    missing = await post(client, gid, body, {"content-type": "application/json"})
+    assert missing.status_code == 401 and missing.json()["error"] == "X-OMS-Signature is missing"
+    assert (await inbox_row(missing.json()["inboxId"])).status.value == "rejected"
+    assert await count_orders(tenant_a, channel.id) == 0
+
+
+async def test_timestamped_signatures_expire_after_five_minutes(client, gql, tenant_a):
+    gid, channel = await make_webhook_channel(gql, tenant_a)
+    body = fixture("generic", "order.json")
+    fresh = await post(client, gid, body, oms_headers(channel.webhook_secret, body, str(int(time.time()))))
+    assert fresh.status_code == 200, fresh.text
+    old = str(int(time.time()) - 600)
+    stale = await post(client, gid, body, oms_headers(channel.webhook_secret, body, old))
+    assert stale.status_code == 401 and "X-OMS-Timestamp" in stale.json()["error"]
+    # The timestamp is signed: swapping a fresh one onto an old signature does not pass either.
+    swapped = {**oms_headers(channel.webhook_secret, body, old), "X-OMS-Timestamp": str(int(time.time()))}
+    assert (await post(client, gid, body, swapped)).status_code == 401
+
+
+async def test_a_payload_that_cannot_be_parsed_is_kept_as_failed_and_replays_the_same(client, gql, tenant_a):
+    gid, channel = await make_webhook_channel(gql, tenant_a)
+    broken = b'{"format": "oms.order.v1", "id": "WEB-1",'
+    answer = await post(client, gid, broken, oms_headers(channel.webhook_secret, broken))
+    assert answer.status_code == 202  # stored safely: the sender should not resend it
+    payload = answer.json()
+    assert payload["status"] == "failed" and payload["order"] is None
+    assert payload["error"].startswith("$: payload is not valid JSON")
+    stored = await inbox_row(payload["inboxId"])
+    assert (stored.status.value, stored.error, stored.attempts) == ("failed", payload["error"], 1)
+
+    again = await doors.replay(get_db(), tenant_ref(tenant_a), payload["inboxId"])
+    assert (again.status, again.error) == ("failed", payload["error"])  # the stored bytes cannot change
+    assert (await inbox_row(payload["inboxId"])).attempts == 2
+
+    body = fixture("generic", "malformed.json")
+    answer = await post(client, gid, body, oms_headers(channel.webhook_secret, body))
+    assert answer.status_code == 202
+    assert answer.json()["error"] == "lines[0].unit_price: '399.999' has more than two decimal places"
+    assert await count_orders(tenant_a, channel.id) == 0
+
+
+async def test_an_inactive_channel_keeps_signed_payloads_for_replay_after_reactivation(client, gql, tenant_a):
+    gid, channel = await make_webhook_channel(gql, tenant_a)
+    off = await gql(UPDATE_CHANNEL, {"input": {"id": gid, "active": False}}, token=tenant_a.token)
+    assert off["updateChannel"]["userErrors"] == []
+    body = fixture("generic", "order.json")
+    answer = await post(client, gid, body, oms_headers(channel.webhook_secret, body))
+    assert answer.status_code == 404
+    assert answer.json()["status"] == "failed" and "inactive" in answer.json()["error"]
+    # A bad signature on an inactive channel is still rejected (and still a 404).
+    forged = await post(client, gid, body, oms_headers("whsec_wrong", body))
+    assert forged.status_code == 404 and forged.json()["status"] == "rejected"
+
+    on = await gql(UPDATE_CHANNEL, {"input": {"id": gid, "active": True}}, token=tenant_a.token)
+    assert on["updateChannel"]["userErrors"] == []
+    replayed = await doors.replay(get_db(), tenant_ref(tenant_a), answer.json()["inboxId"])
+    assert (replayed.status, replayed.outcome) == ("processed", "created")
+    assert await count_orders(tenant_a, channel.id) == 1
+    stored = await inbox_row(answer.json()["inboxId"])
+    assert (stored.status.value, stored.attempts, stored.error) == ("processed", 2, None)
+
+
+async def test_shopify_channels_accept_shopifys_own_signature(client, gql, tenant_a):
+    gid, channel = await make_webhook_channel(gql, tenant_a, "shopify")
+
+    def shopify(body: bytes, topic: str) -> dict[str, str]:
+        digest = hmac.new(channel.webhook_secret.encode(), body, hashlib.sha256).digest()
+        return {
+            "content-type": "application/json",
+            "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Shop-Domain": "example.myshopify.com",
+        }
+
+    body = fixture("shopify", "order.json")
+    created = await post(client, gid, body, shopify(body, "orders/create"))
+    assert created.status_code == 200, created.text
+    assert created.json()["outcome"] == "created"
+    assert created.json()["order"]["number"]
+
+    cancel = fixture("shopify", "cancel.json")
+    cancelled = await post(client, gid, cancel, shopify(cancel, "orders/cancelled"))
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["order"]["id"] == created.json()["order"]["id"]
+    assert cancelled.json()["order"]["status"] == "cancelled"
+
+    refund = fixture("shopify", "refund.json")
+    stored = await post(client, gid, refund, shopify(refund, "refunds/create"))
+    assert stored.status_code == 200 and stored.json()["outcome"] == "refund_stored"
+    assert "refund" in (await inbox_row(stored.json()["inboxId"])).error  # the note says what was kept
+
+    other = await post(client, gid, b"{}", shopify(b"{}", "products/update"))
+    assert other.status_code == 200 and other.json()["outcome"] == "ignored"
+
+    bad = shopify(body, "orders/create") | {"X-Shopify-Hmac-Sha256": base64.b64encode(b"x" * 32).decode()}
+    refused = await post(client, gid, body, bad)
+    assert refused.status_code == 401
+    assert (
+        await inbox_row(refused.json()["inboxId"])
+    ).error == "X-Shopify-Hmac-Sha256 does not match the body"
+    assert await count_orders(tenant_a, channel.id) == 1
+
+
+async def test_generic_payloads_say_what_they_are_and_others_use_kind(client, gql, tenant_a):
+    gid, channel = await make_webhook_channel(gql, tenant_a)
+    for name, outcome in (("order.json", "created"), ("cancel.json", "cancelled"), ("refund.json", None)):
+        body = fixture("generic", name)
+        answer = await post(client, gid, body, oms_headers(channel.webhook_secret, body))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["outcome"] == (outcome or "refund_stored")
+
+    # Taobao says nothing about the event in its payload: ?kind= does, and is stored with it. This cancel
+    # arrives before its order (trade ...1111), fails, and succeeds on replay once the order is in.
+    tgid, taobao = await make_webhook_channel(gql, tenant_a, "taobao")
+    cancel = fixture("taobao", "cancel.json")
+    early = await post(client, tgid, cancel, oms_headers(taobao.webhook_secret, cancel), kind="cancel")
+    assert early.status_code == 202 and early.json()["error"] == "order not found"
+    assert (await inbox_row(early.json()["inboxId"])).headers["x-oms-event"] == "cancel"
+    order = fixture("taobao", "order.json").replace(b"2045678912345678901", b"2045678999900001111")
+    created = await post(client, tgid, order, oms_headers(taobao.webhook_secret, order))
+    assert (created.status_code, created.json()["outcome"]) == (200, "created"), created.text
+    replayed = await doors.replay(get_db(), tenant_ref(tenant_a), early.json()["inboxId"])
+    assert (replayed.status, replayed.outcome, replayed.kind) == ("processed", "cancelled", "cancel")
+    assert replayed.order_id is not None and replayed.order_status == "cancelled"
+
+    answer = await post(client, tgid, cancel, oms_headers(taobao.webhook_secret, cancel), kind="exchange")
+    assert answer.status_code == 202
+    assert answer.json()["error"] == "X-OMS-Event: 'exchange' is not one of order, cancel, refund"
+
+
+async def test_another_tenants_secret_or_a_forged_id_never_reaches_a_tenant(client, gql, make_tenant):
+    a, b = await make_tenant("a"), await make_tenant("b")
+    a_gid, a_channel = await make_webhook_channel(gql, a)
+    _, a_second = await make_webhook_channel(gql, a)
+    b_gid, b_channel = await make_webhook_channel(gql, b)
+    a_tenant, b_tenant = (int(GlobalID.from_id(t.tenant_id).node_id) for t in (a, b))
+    body = fixture("generic", "order.json")
+
+    # A's channel, body signed with B's channel secret: refused, kept as rejected under A.
+    refused = await post(client, a_gid, body, oms_headers(b_channel.webhook_secret, body))
+    assert refused.status_code == 401
+    stored = await inbox_row(refused.json()["inboxId"])
+    assert (stored.status.value, stored.tenant_id) == ("rejected", a_tenant)
+
+    # A global id edited to name B's tenant with a row B does not have: 404, kept as rejected under B.
+    assert a_second.id != b_channel.id
+    forged = str(GlobalID("Channel", f"{b_tenant}.{a_second.id}"))
+    missing = await post(client, forged, body, oms_headers(a_second.webhook_secret, body))
+    assert missing.status_code == 404 and missing.json()["error"] == "unknown channel"
+    stored = await inbox_row(missing.json()["inboxId"])
+    assert (stored.status.value, stored.tenant_id) == ("rejected", b_tenant)
+
+    # ...and naming B's tenant with a row B does have: B's own secret decides, so A's secret fails.
+    assert a_channel.id == b_channel.id  # row ids are per schema
+    same_row = str(GlobalID("Channel", f"{b_tenant}.{a_channel.id}"))
+    assert same_row == b_gid
+    assert (
+        await post(client, same_row, body, oms_headers(a_channel.webhook_secret, body))
+    ).status_code == 401
+    assert await count_orders(a) == 0 and await count_orders(b) == 0
+
+    # Only the right pair goes through, and lands in that tenant alone.
+    assert (await post(client, b_gid, body, oms_headers(b_channel.webhook_secret, body))).status_code == 200
+    assert (await count_orders(a), await count_orders(b)) == (0, 1)
+
+
+async def test_garbage_ids_unknown_tenants_and_huge_bodies(client, gql, tenant_a):
+    gid, channel = await make_webhook_channel(gql, tenant_a)
+    body = fixture("generic", "order.json")
+    headers = oms_headers(channel.webhook_secret, body)
+    for bad in (
+        "nonsense",
+        str(GlobalID("Order", "1.1")),
+        str(GlobalID("Channel", "1")),
+        str(GlobalID("Channel", "².1")),
+    ):
+        assert (await post(client, bad, body, headers)).status_code == 404
+    nobody = str(GlobalID("Channel", f"999999999.{channel.id}"))
+    answer = await post(client, nobody, body, headers)
+    assert answer.status_code == 404 and answer.json()["inboxId"] is None  # no tenant to keep it for
+    huge = b"{" + b" " * doors.MAX_BODY + b"}"
+    assert (await post(client, gid, huge, oms_headers(channel.webhook_secret, huge))).status_code == 413
+    assert (await client.get(f"/webhooks/channels/{gid}")).status_code == 405
+    assert json.loads((await post(client, gid, body, headers)).text)["status"] == "processed"
