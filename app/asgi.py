@@ -1,4 +1,5 @@
-"""The Starlette application: /graphql, /healthz, /readyz, /metrics (and later /webhooks, /console)."""
+"""The Starlette application: /graphql, /webhooks/channels/{id}, /healthz, /readyz, /metrics (and later
+/console)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.schema import schema
 from app.api.view import GraphQLView
+from app.api.webhooks import channel_webhook, fulfilment_webhook
 from app.db import close_db, get_db, init_db
 from app.logs import configure_logging, request_id_var
 from app.redis import close_redis, get_redis
@@ -148,6 +150,8 @@ def create_app(*, manage_resources: bool = True) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/webhooks/channels/{channel_id}", channel_webhook, methods=["POST"]),
+            Route("/webhooks/fulfilment/{location_id}", fulfilment_webhook, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

@@ -20,6 +20,13 @@ from app.channels import service
 from app.channels.models import PLATFORMS, Channel
 
 Platform = strawberry.enum(enum.Enum("Platform", {p: p for p in PLATFORMS}), name="Platform")
+ADMIN_SCOPE = "tenant:admin"
+
+
+def webhook_path(tenant_id: int, channel_id: int) -> str:
+    """The path a channel posts its payloads to (app/api/webhooks.py): its global id names the channel,
+    the signature made with the channel's own secret proves the sender."""
+    return f"/webhooks/channels/{relay.to_base64('Channel', f'{tenant_id}.{channel_id}')}"
 
 
 @strawberry.type(name="Channel", description="A place the brand sells: a marketplace store, web shop, POS...")
@@ -30,7 +37,21 @@ class ChannelNode(TenantScopedNode):
     platform: Platform
     is_core: bool = strawberry.field(description="Core channels keep selling when stock runs low.")
     active: bool
+    timezone: str = strawberry.field(description="IANA zone of the platform's local times.")
+    currency: str
+    default_carrier: str | None = strawberry.field(description='E.g. "SF": this channel\'s orders ship so.')
     created_at: datetime
+    secret: strawberry.Private[str]
+
+    @strawberry.field(description="Where the channel posts its orders (HMAC-SHA256 signed).")
+    def webhook_url(self, info: Info) -> str:
+        principal = info.context.require_principal()
+        return str(info.context.request.base_url).rstrip("/") + webhook_path(principal.tenant.id, self.id)
+
+    @strawberry.field(description="The key that signs this channel's webhooks; only for tenant admins.")
+    def webhook_secret(self, info: Info) -> str | None:
+        principal = info.context.principal
+        return self.secret if principal is not None and ADMIN_SCOPE in principal.scopes else None
 
     @classmethod
     def from_row(cls, row: Channel) -> ChannelNode:
@@ -41,7 +62,11 @@ class ChannelNode(TenantScopedNode):
             platform=Platform(row.platform),
             is_core=row.is_core,
             active=row.active,
+            timezone=row.timezone,
+            currency=row.currency,
+            default_carrier=row.default_carrier,
             created_at=row.created_at,
+            secret=row.webhook_secret,
         )
 
     @classmethod
@@ -154,6 +179,9 @@ class CreateChannelInput:
     platform: Platform
     is_core: bool = False
     active: bool = True
+    timezone: str = "Asia/Shanghai"
+    currency: str = "CNY"
+    default_carrier: str | None = None
 
 
 @strawberry.input(description="Fields left out stay as they are.")
@@ -164,6 +192,14 @@ class UpdateChannelInput:
     platform: Platform | None = strawberry.UNSET
     is_core: bool | None = strawberry.UNSET
     active: bool | None = strawberry.UNSET
+    timezone: str | None = strawberry.UNSET
+    currency: str | None = strawberry.UNSET
+    default_carrier: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class RotateChannelWebhookSecretInput:
+    id: strawberry.ID
 
 
 @strawberry.type
@@ -230,6 +266,18 @@ class ChannelMutations:
         async def work(session):
             channel_id = row_id(info, input.id, "Channel", "channel")
             return await service.update_channel(session, channel_id, _channel_values(input))
+
+        return await mutate(info, work, _channel_payload, ChannelPayload)
+
+    @strawberry.mutation(
+        permission_classes=requires(ADMIN_SCOPE),
+        description="Issue a new webhook secret; the old one stops working at once.",
+    )
+    async def rotate_channel_webhook_secret(
+        self, info: Info, input: RotateChannelWebhookSecretInput
+    ) -> ChannelPayload:
+        async def work(session):
+            return await service.rotate_webhook_secret(session, row_id(info, input.id, "Channel", "channel"))
 
         return await mutate(info, work, _channel_payload, ChannelPayload)
 

@@ -7,31 +7,72 @@ from __future__ import annotations
 
 import strawberry
 from strawberry import relay
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 
 from app.api.activity import ActivityQueries
 from app.api.catalog import CatalogMutations, CatalogQueries
 from app.api.catalog_csv import CatalogCsvMutations, CatalogCsvQueries
 from app.api.channels import ChannelMutations, ChannelQueries
 from app.api.errors import MaskInternalErrors
+from app.api.fulfillment import FulfillmentMutations, FulfillmentQueries
 from app.api.inventory import InventoryMutations, InventoryQueries
+from app.api.orders import OrderMutations, OrderQueries, OrderSubscriptions
+from app.api.routing import RoutingMutations, RoutingQueries
 from app.api.tenants import TenantMutations, TenantQueries
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 5000
+CACHE_SIZE = 256  # distinct documents kept parsed and validated (LRU, shared by every request)
+
+# The depth and alias rules are classes that QueryDepthLimiter / MaxAliasesLimiter create per instance.
+# They are created once here, so every request validates with the same rules: ValidationCache keys on
+# (schema, document, rules), and fresh classes per request would make every lookup a miss.
+LIMIT_RULES = (
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+)
 
 
 @strawberry.type
 class Query(
-    TenantQueries, ActivityQueries, CatalogQueries, ChannelQueries, CatalogCsvQueries, InventoryQueries
+    TenantQueries,
+    ActivityQueries,
+    CatalogQueries,
+    ChannelQueries,
+    CatalogCsvQueries,
+    InventoryQueries,
+    OrderQueries,
+    RoutingQueries,
+    FulfillmentQueries,
 ):
     node: relay.Node | None = relay.node(description="Any object of your tenant by its global id.")
     nodes: list[relay.Node | None] = relay.node()
 
 
 @strawberry.type
-class Mutation(TenantMutations, CatalogMutations, ChannelMutations, CatalogCsvMutations, InventoryMutations):
+class Mutation(
+    TenantMutations,
+    CatalogMutations,
+    ChannelMutations,
+    CatalogCsvMutations,
+    InventoryMutations,
+    OrderMutations,
+    RoutingMutations,
+    FulfillmentMutations,
+):
+    pass
+
+
+@strawberry.type
+class Subscription(OrderSubscriptions):
     pass
 
 
@@ -43,10 +84,14 @@ class Schema(strawberry.Schema):
 schema = Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     extensions=[
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        # The limits come first: they set the parse options (max tokens) and the validation rules that
+        # the caches key on, so a cached answer (a document, or its errors) always includes the limits.
+        lambda: AddValidationRules(list(LIMIT_RULES)),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
         MaskInternalErrors,
     ],
 )

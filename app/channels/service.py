@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog import fields as f
 from app.catalog.service import flush, search_filter
-from app.channels.models import PLATFORMS, Channel
+from app.channels.models import PLATFORMS, Channel, new_webhook_secret
 from app.errors import NotFound, UserError
 
 _CONSTRAINTS = {"uq_channels_code": ("DUPLICATE_CODE", "a channel with this code already exists", "code")}
@@ -48,7 +48,7 @@ def clean_channel(values: dict[str, Any], *, new: bool) -> dict[str, Any]:
                 raise UserError("INVALID_CURRENCY", "currency is an ISO 4217 code such as CNY", "currency")
             out[key] = value.upper()
         elif key == "default_carrier":
-            out[key] = f.clean_text(value, "defaultCarrier", "default carrier", 60, required=False) or None
+            out[key] = f.clean_text(value, "defaultCarrier", "carrier", 60, required=False) or None
         else:
             raise ValueError(f"not a channel field: {key}")
     if new:
@@ -85,6 +85,16 @@ async def update_channel(session: AsyncSession, channel_id: int, values: dict[st
     for key, value in values.items():
         setattr(row, key, value)
     await flush(session, _CONSTRAINTS)
+    return row
+
+
+async def rotate_webhook_secret(session: AsyncSession, channel_id: int) -> Channel:
+    """A new secret; the old one stops working at once."""
+    row = await session.get(Channel, channel_id)
+    if row is None:
+        raise NotFound("channel")
+    row.webhook_secret = new_webhook_secret()
+    await session.flush()
     return row
 
 

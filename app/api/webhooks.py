@@ -1,0 +1,179 @@
+"""Channel webhooks: ``POST /webhooks/channels/{channel id}``.
+
+The channel id is the global id GraphQL shows (``Channel:<tenant id>.<row id>``, base64). It only names
+where the payload is going; what makes it count is the signature made with *that* channel's own
+``webhook_secret``, so a payload signed with another tenant's secret, or sent to an id edited to name
+another tenant, is refused. The tenant is therefore authenticated by the channel secret, never taken on
+trust from the URL.
+
+Signatures (compared in constant time):
+
+* every channel: ``X-OMS-Signature: sha256=<hex HMAC-SHA256(secret, signed)>`` where ``signed`` is the
+  raw body, or ``<X-OMS-Timestamp>.<raw body>`` when the sender adds ``X-OMS-Timestamp`` (Unix seconds),
+  which must then be within five minutes of our clock: a captured request cannot be replayed later;
+* Shopify channels also: ``X-Shopify-Hmac-Sha256: <base64 HMAC-SHA256(secret, raw body)>``, Shopify's own
+  scheme (the channel secret is the app's client secret).
+
+Answers: 200 processed / 202 stored but failed (JSON ``{inboxId, status, outcome, order, error}``); 401
+bad or missing signature (stored as rejected); 404 unknown or inactive channel; 413 body over 5 MB. A
+payload we cannot parse still gets a 2xx: it is safely stored and will be replayed after the fix, and a
+non-2xx would only make the platform resend the same bytes (and, for Shopify, eventually delete the
+subscription); the error in the answer shows up in the sender's delivery log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from strawberry import relay
+
+from app.channels.adapters import UnknownPlatformError, get_adapter
+from app.channels.adapters.base import header
+from app.channels.models import Channel
+from app.db import get_db
+from app.orders import doors
+
+SIGNATURE_HEADER = "X-OMS-Signature"
+TIMESTAMP_HEADER = "X-OMS-Timestamp"
+TOLERANCE_S = 300
+
+
+def channel_ids(gid: str) -> tuple[int, int] | None:
+    """(tenant id, row id) from a channel's global id, or None when it is not one."""
+    try:
+        parsed = relay.GlobalID.from_id(gid)
+    except Exception:
+        return None
+    tenant, _, row = parsed.node_id.partition(".")
+    ok = parsed.type_name == "Channel" and all(
+        part.isascii() and part.isdigit() and len(part) <= 18 for part in (tenant, row)
+    )
+    return (int(tenant), int(row)) if ok else None
+
+
+def oms_signature(secret: str, body: bytes, timestamp: str | None = None) -> str:
+    """The ``X-OMS-Signature`` value for a body (what senders compute; documented in the README)."""
+    signed = body if timestamp is None else timestamp.encode("ascii") + b"." + body
+    return "sha256=" + hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+
+
+def signature_problem(
+    platform: str, secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None
+) -> str | None:
+    """Why the request is not authentic, or None when it is."""
+    try:
+        adapter = get_adapter(platform)
+    except UnknownPlatformError:
+        adapter = None
+    if adapter is not None and adapter.signature_header and header(headers, adapter.signature_header):
+        if adapter.verify_signature(headers, body, secret):
+            return None
+        return f"{adapter.signature_header} does not match the body"
+    given = header(headers, SIGNATURE_HEADER)
+    if not given:
+        return f"{SIGNATURE_HEADER} is missing"
+    timestamp = header(headers, TIMESTAMP_HEADER)
+    if timestamp is not None:
+        timestamp = timestamp.strip()
+        if not (timestamp.isascii() and timestamp.isdigit()):
+            return f"{TIMESTAMP_HEADER} is not Unix seconds"
+        if abs((time.time() if now is None else now) - int(timestamp)) > TOLERANCE_S:
+            return f"{TIMESTAMP_HEADER} is more than {TOLERANCE_S} seconds away from now"
+    expected = oms_signature(secret, body, timestamp)
+    if not hmac.compare_digest(expected.encode(), given.strip().lower().encode("ascii", "replace")):
+        return f"{SIGNATURE_HEADER} does not match the body"
+    return None
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None when it is over ``limit`` (stops reading there)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _answer(code: int, error: str | None = None, result: doors.DoorResult | None = None, tenant_id=None):
+    order = None
+    if result is not None and result.order_id is not None:
+        order = {
+            "id": str(relay.GlobalID("Order", f"{tenant_id}.{result.order_id}")),
+            "number": result.number,
+            "status": result.order_status,
+        }
+    return JSONResponse(
+        {
+            "inboxId": result.inbox_id if result else None,
+            "status": result.status if result else "rejected",
+            "outcome": result.outcome if result else None,
+            "order": order,
+            "error": error if error is not None else (result.error if result else None),
+        },
+        code,
+    )
+
+
+async def _rejected(tenant_id: int, source: str, body: bytes, headers, error: str, code: int) -> Response:
+    inbox_id = await doors.store_rejected(get_db(), tenant_id, source, body, headers, error)
+    return _answer(code, error, doors.DoorResult(inbox_id, "rejected", error=error))
+
+
+async def channel_webhook(request: Request) -> Response:
+    ids = channel_ids(request.path_params["channel_id"])
+    if ids is None:
+        return _answer(404, "unknown channel")
+    body = await _read_body(request, doors.MAX_BODY)
+    if body is None:
+        return _answer(413, f"the body is over {doors.MAX_BODY} bytes")
+    from tenants.auth import tenant_cache
+
+    db = get_db()
+    tenant_id, channel_id = ids
+    found = await tenant_cache.get(db, tenant_id)
+    if found is None:  # no tenant to store it for
+        return _answer(404, "unknown channel")
+    ref, _, tenant_active = found
+    headers, source = dict(request.headers), doors.channel_source(channel_id)
+    kind = request.query_params.get("kind")
+    if kind:
+        headers = doors.with_kind(headers, kind)
+    if not tenant_active:
+        return await _rejected(tenant_id, source, body, headers, "the tenant is suspended", 404)
+    async with db.tenant_session(ref) as session:
+        channel = await session.get(Channel, channel_id)
+        facts = (channel.platform, channel.webhook_secret, channel.active) if channel else None
+    if facts is None:
+        return await _rejected(tenant_id, source, body, headers, "unknown channel", 404)
+    platform, secret, active = facts
+    problem = signature_problem(platform, secret, headers, body)
+    if problem is not None:  # an inactive channel answers 404 either way: it takes no orders
+        return await _rejected(tenant_id, source, body, headers, problem, 401 if active else 404)
+    # Authentic: stored first, then processed. An inactive channel's payload is kept as failed, so it
+    # can be replayed once the channel is reactivated.
+    result = await doors.receive_channel_payload(db, doors.ChannelRef(ref, channel_id), body, headers)
+    code = 200 if result.ok else (202 if active else 404)
+    return _answer(code, result=result, tenant_id=tenant_id)
+
+
+async def fulfilment_webhook(request: Request) -> Response:
+    """``POST /webhooks/fulfilment/{location id}``: a location's connector calls back (accepted, picked,
+    packed, shipped, delivered, rejected), signed with that location's connector secret; see
+    ``app/fulfillment/connectors.py`` for the payload and ``app/fulfillment/inbound.py`` for the answers."""
+    from app.fulfillment import inbound
+
+    body = await _read_body(request, doors.MAX_BODY)
+    if body is None:
+        return JSONResponse({"status": "rejected", "error": f"the body is over {doors.MAX_BODY} bytes"}, 413)
+    answer = await inbound.receive(get_db(), request.path_params["location_id"], body, dict(request.headers))
+    return JSONResponse(answer.body, answer.code)
