@@ -1,4 +1,5 @@
-"""``oms``: dev | serve | migrate | worker | tenant create|list|drop | seed | import stock."""
+"""``oms``: dev | serve | migrate | worker | tenant create|list|drop | seed | import stock|orders |
+inbox list|replay | routing simulate."""
 
 from __future__ import annotations
 
@@ -155,6 +156,154 @@ async def _import_stock_rows(args, lines, total: int | None) -> int:
     return 1 if summary.failed else 0
 
 
+async def _tenant_ref(db, slug: str):
+    """Operator commands name the tenant by slug (looked up in the control schema)."""
+    from tenants import service
+
+    async with db.control_session() as session:
+        return service.tenant_ref(await service.get_tenant(session, slug))
+
+
+def _import_orders(args) -> int:
+    """Orders from a CSV file of order lines: stored in the inbox, then ingested with a progress bar."""
+    import json
+
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read()
+        mapping = None
+        if args.mapping:
+            with open(args.mapping, encoding="utf-8") as f:
+                mapping = json.load(f)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read {getattr(exc, 'filename', None) or args.mapping}: {exc}", file=sys.stderr)
+        return 2
+    if mapping is not None and not (
+        isinstance(mapping, dict) and all(isinstance(v, str) for v in mapping.values())
+    ):
+        print('error: the mapping must be a JSON object of {"field": "column"}', file=sys.stderr)
+        return 2
+    return asyncio.run(_import_orders_file(args, data, mapping))
+
+
+async def _import_orders_file(args, data: bytes, mapping: dict | None) -> int:
+    from app.db import close_db
+    from app.errors import UserError
+    from app.orders.csv_import import describe, import_orders_csv
+
+    db = _db()
+    try:
+        ref = await _tenant_ref(db, args.tenant)
+        report = await import_orders_csv(
+            db,
+            ref,
+            args.channel,
+            data,
+            mapping,
+            progress=lambda total: tqdm(total=total, desc="orders", unit="order"),
+            actor="cli",
+        )
+    except UserError as exc:
+        print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
+        return 2
+    finally:
+        await close_db()
+    *bad, summary = describe(report)
+    for line in bad:
+        print(line, file=sys.stderr)
+    print(f"{summary}; inbox message {report.inbox_id} ({report.status})")
+    return 1 if report.errors else 0
+
+
+async def _inbox(args) -> int:
+    from app.db import close_db
+    from app.errors import UserError
+    from app.orders import doors
+
+    db = _db()
+    try:
+        ref = await _tenant_ref(db, args.tenant)
+        if args.inbox_command == "replay":
+            result = await doors.replay(db, ref, args.id, actor="cli")
+            order = f" order {result.number} ({result.outcome})" if result.number else ""
+            detail = result.error or result.note or result.outcome or ""
+            print(f"inbox message {result.inbox_id}: {result.status}{order} {detail}".rstrip())
+            return 0 if result.ok else 1
+        rows = await doors.list_inbox(db, ref.id, status=args.status, limit=args.limit)
+    except UserError as exc:
+        print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
+        return 2
+    finally:
+        await close_db()
+    print(f"{'id':>8}  {'received':<16} {'source':<16} {'status':<10} {'tries':>5}  error")
+    for m in rows:
+        error = (m.error or "").replace("\n", " ")
+        error = error if len(error) <= 100 else error[:99] + "…"
+        print(
+            f"{m.id:>8}  {m.received_at:%Y-%m-%d %H:%M} {m.source:<16} {m.status.value:<10}"
+            f" {m.attempts:>5}  {error}"
+        )
+    return 0
+
+
+def _weights(text: str) -> dict[str, float]:
+    """``sla=0.75,distance=0.2`` -> {"sla": 0.75, "distance": 0.2} (ValueError when malformed)."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"{part!r} is not factor=weight")
+        out[name.strip()] = float(value)
+    return out
+
+
+async def _routing_simulate(args) -> int:
+    """Re-run the tenant's last routing decisions under changed weights/mode and print the deltas."""
+    from app.db import close_db
+    from app.errors import UserError
+    from app.routing import policies
+
+    changes: dict = {}
+    try:
+        if args.weights:
+            changes["weights"] = _weights(args.weights)
+    except ValueError as exc:
+        print(f"error: --weights: {exc}", file=sys.stderr)
+        return 2
+    if args.mode:
+        changes["mode"] = args.mode
+    elif changes:
+        changes["mode"] = "weighted"  # weights only matter in weighted mode
+    db = _db()
+    try:
+        ref = await _tenant_ref(db, args.tenant)
+        async with db.tenant_session(ref) as session:
+            policy = policies.apply_changes(await policies.get_policy(session), changes)
+            sim = await policies.simulate_orders(session, policy, last=args.last)
+    except UserError as exc:
+        print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
+        return 2
+    finally:
+        await close_db()
+    print(f"policy: {policy.mode}, weights {dict(policy.weights)}")
+    print(f"{'order':<12} {'before':<22} {'after':<22} {'km before':>10} {'km after':>10}  changed")
+    for c in sim.orders:
+        before = f"{c['status_before']} {c['locations_before']}"
+        after = f"{c['status_after']} {c['locations_after']}"
+        print(
+            f"{c['order_number']:<12} {before:<22} {after:<22} {c['distance_km_before']:>10.1f}"
+            f" {c['distance_km_after']:>10.1f}  {'yes' if c['changed'] else 'no'}"
+        )
+    t = sim.totals
+    print(
+        f"{t['orders']} orders, {t['changed']} changed;"
+        f" shipments {t['shipments_before']} -> {t['shipments_after']};"
+        f" distance {t['distance_km_before']:.1f} -> {t['distance_km_after']:.1f} km;"
+        f" unfilled lines {t['unfilled_before']} -> {t['unfilled_after']}"
+    )
+    return 0
+
+
 def _serve(args) -> int:
     import uvicorn
 
@@ -180,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="upgrade the control schema, then every tenant schema")
     worker = sub.add_parser("worker", help="run the arq worker (with the outbox relay)")
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
-    sub.add_parser("seed", help="create the demo tenant if it does not exist")
+    sub.add_parser("seed", help="the demo tenant with channels, stock and orders (idempotent)")
 
     tenant = sub.add_parser("tenant", help="manage tenants")
     tsub = tenant.add_subparsers(dest="tenant_command", required=True)
@@ -203,6 +352,29 @@ def main(argv: list[str] | None = None) -> int:
     stock.add_argument("file")
     stock.add_argument("--tenant", required=True, help="tenant slug")
     stock.add_argument("--chunk-size", type=int, default=500, help="rows per transaction (default 500)")
+    orders = isub.add_parser("orders", help="import orders from a CSV of order lines (one row per line)")
+    orders.add_argument("file")
+    orders.add_argument("--tenant", required=True, help="tenant slug")
+    orders.add_argument("--channel", required=True, help="channel code")
+    orders.add_argument("--mapping", help='JSON file {"field": "column" or "=constant"}')
+
+    inbox = sub.add_parser("inbox", help="inbound payloads: list, replay failed ones")
+    inbox_sub = inbox.add_subparsers(dest="inbox_command", required=True)
+    inbox_list = inbox_sub.add_parser("list", help="a tenant's inbox, newest first")
+    inbox_list.add_argument("--tenant", required=True, help="tenant slug")
+    inbox_list.add_argument("--status", choices=["received", "processed", "failed", "rejected"])
+    inbox_list.add_argument("--limit", type=int, default=50)
+    inbox_replay = inbox_sub.add_parser("replay", help="re-run a failed inbox message")
+    inbox_replay.add_argument("id", type=int)
+    inbox_replay.add_argument("--tenant", required=True, help="tenant slug")
+
+    routing = sub.add_parser("routing", help="routing policy tools")
+    routing_sub = routing.add_subparsers(dest="routing_command", required=True)
+    simulate = routing_sub.add_parser("simulate", help="re-run recent decisions under other weights")
+    simulate.add_argument("--tenant", required=True, help="tenant slug")
+    simulate.add_argument("--weights", help="e.g. sla=0.75,distance=0.2 (merged into the current ones)")
+    simulate.add_argument("--mode", choices=["lexicographic", "weighted"])
+    simulate.add_argument("--last", type=int, default=50, help="how many recent orders (default 50)")
 
     args = parser.parse_args(argv)
     if args.command == "dev":
@@ -222,6 +394,12 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_migrate())
     if args.command == "seed":
         return asyncio.run(_seed())
+    if args.command == "inbox":
+        return asyncio.run(_inbox(args))
+    if args.command == "routing":
+        return asyncio.run(_routing_simulate(args))
+    if args.command == "import" and args.import_command == "orders":
+        return _import_orders(args)
     if args.command == "import":
         if args.chunk_size < 1:
             parser.error("--chunk-size must be at least 1")

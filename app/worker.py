@@ -14,11 +14,13 @@ from arq.worker import Worker
 from app.activity.jobs import tenant_provisioned
 from app.config import get_settings
 from app.db import close_db, db_ready, init_db
+from app.fulfillment.jobs import release_fulfilment
 from app.inventory.jobs import sync_channel_stock
 from app.logs import configure_logging
 from app.orders.jobs import run_order_automation
 from app.outbox import run_relay
 from app.redis import redis_settings
+from app.routing.jobs import route_order
 
 log = logging.getLogger("app.worker")
 
@@ -26,6 +28,8 @@ FUNCTIONS = [
     func(tenant_provisioned, name="tenant_provisioned", max_tries=10),
     func(sync_channel_stock, name="sync_channel_stock", max_tries=10),
     func(run_order_automation, name="run_order_automation", max_tries=10),
+    func(route_order, name="route_order", max_tries=10),
+    func(release_fulfilment, name="release_fulfilment", max_tries=10),
 ]
 
 

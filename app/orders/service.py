@@ -16,6 +16,7 @@ from app import outbox
 from app.customers.identity import address_key, fingerprint, tenant_hash
 from app.db import session_tenant
 from app.errors import NotFound, UserError
+from app.fulfillment import service as fulfillment
 from app.inventory import reservations
 from app.orders import lines, states, timeline
 from app.orders.models import Automation, Order, OrderHold, OrderLine, OrderStatus
@@ -211,6 +212,8 @@ async def cancel(session: AsyncSession, order_id: int, *, reason: str, actor: st
 async def cancel_order(session: AsyncSession, order: Order, *, reason: str, actor: str) -> None:
     """Cancel and give back every unit reserved for the order (idempotent on the reservation)."""
     states.check(OrderStatus(order.status), OrderStatus.cancelled)
+    # Units already moved onto a location go back to the network first, then all of it is released.
+    await fulfillment.cancel_open(session, order, reason=reason or "order cancelled", actor=actor)
     released = await reservations.release(
         session, reservation_reference(order), actor=actor, reason=reason or "order cancelled"
     )

@@ -1,0 +1,1 @@
+"""Fulfilment: fulfilment orders, their lines, shipments, location connectors and their deliveries."""

@@ -1,0 +1,221 @@
+"""Location connectors: the signed JSON a location's system receives, and the callbacks it sends back.
+
+**Out** (``release_fulfilment``): ``POST <connector url>`` with ``Content-Type: application/json`` and
+``X-OMS-Signature: sha256=<hex HMAC-SHA256(connector secret, raw body)>``::
+
+    {"event": "fulfillment_order.released", "delivery_id": 17,
+     "fulfillment_order": {"id": "<global id>", "group": "all", "carrier": "SF", "accept_by": null},
+     "order": {"id": "<global id>", "number": "SO00000042", "placed_at": "...", "buyer_note": "..."},
+     "location": {"id": "<global id>", "code": "WH-SH"},
+     "lines": [{"material_code": "SCARF-RED", "material_name": "...", "quantity": 2}],
+     "address": {"name": "...", "phone": "...", "province": "...", "city": "...", "street": "..."},
+     "callback_path": "/webhooks/fulfilment/<location global id>"}
+
+Any 2xx is success; anything else, or no answer within ``TIMEOUT_S``, is retried with ``BACKOFF``.
+
+**In** (``POST /webhooks/fulfilment/<location global id>``), signed the same way with the same secret
+(``X-OMS-Timestamp`` optional, as for channels)::
+
+    {"event": "accepted" | "picked" | "packed" | "shipped" | "delivered" | "rejected",
+     "fulfillment_order_id": "<global id from the release>",
+     "carrier": "SF", "tracking_number": "SF123", "parcels": [...],   # shipped
+     "reason": "out of stock", "adjust_stock": true}                  # rejected
+
+A rejection lowers the location's on hand by the rejected units unless ``adjust_stock`` is false (the
+stock is there but cannot be shipped, e.g. the store is short of staff).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry import relay
+
+from app.errors import NotFound, UserError
+from app.fulfillment.models import LocationConnector, new_connector_secret
+from app.inventory.models import Location
+
+SIGNATURE_HEADER = "X-OMS-Signature"
+TIMESTAMP_HEADER = "X-OMS-Timestamp"
+TOLERANCE_S = 300
+TIMEOUT_S = 10.0
+RELEASE_EVENT = "fulfillment_order.released"
+MAX_ATTEMPTS = 8
+# Delay before attempt n+1 after attempt n failed (n = 1..7).
+BACKOFF = tuple(timedelta(minutes=m) for m in (1, 5, 30, 120, 360, 720, 1440))
+CALLBACK_EVENTS = ("accepted", "picked", "packed", "shipped", "delivered", "rejected")
+MAX_URL = 500
+
+
+def sign(secret: str, body: bytes, timestamp: str | None = None) -> str:
+    signed = body if timestamp is None else timestamp.encode("ascii") + b"." + body
+    return "sha256=" + hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
+
+
+def signature_problem(
+    secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None
+) -> str | None:
+    """Why a callback is not authentic, or None. Compared in constant time."""
+    given = _header(headers, SIGNATURE_HEADER)
+    if not given:
+        return f"{SIGNATURE_HEADER} is missing"
+    timestamp = _header(headers, TIMESTAMP_HEADER)
+    if timestamp is not None:
+        timestamp = timestamp.strip()
+        if not (timestamp.isascii() and timestamp.isdigit()):
+            return f"{TIMESTAMP_HEADER} is not Unix seconds"
+        if abs((time.time() if now is None else now) - int(timestamp)) > TOLERANCE_S:
+            return f"{TIMESTAMP_HEADER} is more than {TOLERANCE_S} seconds away from now"
+    expected = sign(secret, body, timestamp)
+    if not hmac.compare_digest(expected.encode(), given.strip().lower().encode("ascii", "replace")):
+        return f"{SIGNATURE_HEADER} does not match the body"
+    return None
+
+
+def global_id(type_name: str, tenant_id: int, row_id: int) -> str:
+    """The id GraphQL shows for a tenant row (``Type:<tenant>.<row>``, base64)."""
+    return relay.to_base64(type_name, f"{tenant_id}.{row_id}")
+
+
+def parse_global_id(gid: Any, type_name: str) -> tuple[int, int] | None:
+    """(tenant id, row id) from a global id of ``type_name``, or None."""
+    if not isinstance(gid, str) or len(gid) > 200:
+        return None
+    try:
+        parsed = relay.GlobalID.from_id(gid)
+    except Exception:
+        return None
+    tenant, _, row = parsed.node_id.partition(".")
+    ok = parsed.type_name == type_name and all(
+        part.isascii() and part.isdigit() and 0 < len(part) <= 18 for part in (tenant, row)
+    )
+    return (int(tenant), int(row)) if ok else None
+
+
+# ---- connectors ------------------------------------------------------------------------------------
+
+
+def check_url(url: Any) -> str:
+    url = url.strip() if isinstance(url, str) else ""
+    parts = urlsplit(url)
+    if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError("INVALID_URL", f"give an http(s) URL of at most {MAX_URL} characters", "url")
+    return url
+
+
+async def set_connector(
+    session: AsyncSession, location_id: int, url: str, *, active: bool = True, rotate_secret: bool = False
+) -> tuple[LocationConnector, str | None]:
+    """Create or change a location's connector. Returns it and its secret when one was just made (a new
+    connector, or ``rotate_secret``): the only time the secret is shown."""
+    url = check_url(url)
+    if await session.get(Location, location_id) is None:
+        raise NotFound("location", "locationId")
+    connector = await session.get(LocationConnector, location_id, with_for_update=True)
+    secret = None
+    if connector is None:
+        secret = new_connector_secret()
+        connector = LocationConnector(location_id=location_id, url=url, secret=secret, active=active)
+        session.add(connector)
+    else:
+        connector.url, connector.active = url, active
+        if rotate_secret:
+            connector.secret = secret = new_connector_secret()
+    await session.flush()
+    return connector, secret
+
+
+# ---- out -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attempt:
+    ok: bool
+    status_code: int | None
+    error: str | None
+
+
+async def post(url: str, secret: str, body: bytes) -> Attempt:
+    """One signed POST. Never raises: failures come back as an ``Attempt`` to record."""
+    headers = {"content-type": "application/json", SIGNATURE_HEADER: sign(secret, body)}
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False) as client:
+            response = await client.post(url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return Attempt(False, None, f"{type(exc).__name__}: {exc}"[:1000] or type(exc).__name__)
+    if 200 <= response.status_code < 300:
+        return Attempt(True, response.status_code, None)
+    return Attempt(False, response.status_code, f"HTTP {response.status_code}: {response.text[:500]}")
+
+
+def encode(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+# ---- in --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Callback:
+    event: str
+    fulfillment_order_id: int
+    carrier: str | None = None
+    tracking_number: str | None = None
+    parcels: list[Any] = field(default_factory=list)
+    reason: str | None = None
+    adjust_stock: bool = True
+
+
+def _text(data: Mapping[str, Any], key: str, limit: int) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str | int) or isinstance(value, bool) or len(str(value)) > limit:
+        raise UserError("INVALID_PAYLOAD", f"{key} must be text of at most {limit} characters", key)
+    return str(value).strip() or None
+
+
+def parse_callback(body: bytes, tenant_id: int) -> Callback:
+    """A callback body, checked. A fulfilment order id of another tenant is simply not found."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise UserError("INVALID_PAYLOAD", "the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise UserError("INVALID_PAYLOAD", "the body must be a JSON object")
+    event = data.get("event")
+    if event not in CALLBACK_EVENTS:
+        raise UserError("INVALID_PAYLOAD", f"event must be one of {', '.join(CALLBACK_EVENTS)}", "event")
+    ids = parse_global_id(data.get("fulfillment_order_id"), "FulfillmentOrder")
+    if ids is None or ids[0] != tenant_id:
+        raise NotFound("fulfillment order", "fulfillment_order_id")
+    parcels = data.get("parcels") or []
+    if not isinstance(parcels, list) or len(parcels) > 100:
+        raise UserError("INVALID_PAYLOAD", "parcels must be a list of at most 100", "parcels")
+    adjust = data.get("adjust_stock", True)
+    if not isinstance(adjust, bool):
+        raise UserError("INVALID_PAYLOAD", "adjust_stock must be true or false", "adjust_stock")
+    return Callback(
+        event=event,
+        fulfillment_order_id=ids[1],
+        carrier=_text(data, "carrier", 60),
+        tracking_number=_text(data, "tracking_number", 100),
+        parcels=parcels,
+        reason=_text(data, "reason", 500),
+        adjust_stock=adjust,
+    )

@@ -1,0 +1,232 @@
+"""What the engine is given for one order: its unrouted lines and every location with its stock.
+
+The engine is pure and speaks in plain ids; here they are chosen to make stored decisions readable:
+engine material ids are material **codes** (an explanation says "no eligible location holds 2 x
+SCARF-RED"), engine line ids are ``"<order line id>:<material id>"`` (a bundle line is one engine line
+per material), location ids are the ``locations`` row ids.
+
+Lines already on a live fulfilment order (not rejected or cancelled) are not routed again: what is left
+is what a re-route after a rejection works on, and nothing left means the order is routed (the
+idempotency of ``route_order``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.catalog.models import Material, ProductKind
+from app.channels.models import Channel
+from app.customers.models import Customer
+from app.fulfillment.models import CLOSED_WITHOUT_SHIPPING, FulfillmentOrder, FulfillmentOrderLine
+from app.inventory.models import Location, StockLevel
+from app.orders.models import Order, OrderLine, OrderLineMaterial
+from app.routing import geo
+from app.routing.engine import Candidate, LineInput, OrderInput
+
+BUSINESS_TZ = "Asia/Shanghai"  # "today" for a location's load (channels default to it too)
+FULFILMENT_TYPES = ("delivery", "pickup", "same_day")
+COLD_CHAIN_TAG = "cold_chain"  # a location tag: it can ship cold-chain lines
+
+
+@dataclass(frozen=True)
+class OpenLine:
+    """Units of one material of one order line not yet on a live fulfilment order."""
+
+    order_line_id: int
+    material_id: int
+    material_code: str
+    quantity: int
+    presale: bool
+    cold_chain: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.order_line_id}:{self.material_id}"
+
+
+@dataclass
+class Built:
+    order: OrderInput
+    candidates: list[Candidate]
+    lines: dict[str, OpenLine] = field(default_factory=dict)  # engine line id -> line
+    kinds: dict[int, str] = field(default_factory=dict)  # location id -> kind
+
+
+async def open_lines(session: AsyncSession, order_id: int) -> list[OpenLine]:
+    """The order's material lines minus what live fulfilment orders already hold (quantity > 0 only)."""
+    rows = (
+        await session.execute(
+            select(
+                OrderLineMaterial.line_id,
+                OrderLineMaterial.material_id,
+                OrderLineMaterial.quantity,
+                OrderLine.presale,
+                Material.code,
+                Material.cold_chain,
+            )
+            .join(OrderLine, OrderLine.id == OrderLineMaterial.line_id)
+            .join(Material, Material.id == OrderLineMaterial.material_id)
+            .where(OrderLineMaterial.order_id == order_id)
+            .order_by(OrderLineMaterial.line_id, OrderLineMaterial.material_id)
+        )
+    ).all()
+    held: dict[tuple[int, int], int] = defaultdict(int)
+    for line_id, material_id, qty in (
+        await session.execute(
+            select(
+                FulfillmentOrderLine.order_line_id,
+                FulfillmentOrderLine.material_id,
+                func.sum(FulfillmentOrderLine.quantity),
+            )
+            .join(FulfillmentOrder, FulfillmentOrder.id == FulfillmentOrderLine.fulfillment_order_id)
+            .where(
+                FulfillmentOrder.order_id == order_id,
+                FulfillmentOrder.status.not_in(CLOSED_WITHOUT_SHIPPING),
+            )
+            .group_by(FulfillmentOrderLine.order_line_id, FulfillmentOrderLine.material_id)
+        )
+    ).all():
+        held[(line_id, material_id)] += int(qty)
+    out = []
+    for line_id, material_id, quantity, presale, code, cold in rows:
+        left = quantity - held.get((line_id, material_id), 0)
+        if left > 0:
+            out.append(OpenLine(line_id, material_id, code, left, bool(presale), bool(cold)))
+    return out
+
+
+async def rejected_by(session: AsyncSession, order_id: int) -> dict[int, str]:
+    """Locations that rejected a fulfilment order of this order: not asked again for it."""
+    rows = (
+        await session.execute(
+            select(FulfillmentOrder.location_id, FulfillmentOrder.id, FulfillmentOrder.reason)
+            .where(FulfillmentOrder.order_id == order_id, FulfillmentOrder.status == "rejected")
+            .order_by(FulfillmentOrder.id)
+        )
+    ).all()
+    return {loc: f"rejected fulfilment order {fo}: {reason or 'no reason given'}" for loc, fo, reason in rows}
+
+
+async def service_lines(session: AsyncSession, order_id: int) -> list[LineInput]:
+    """Service lines (installation…): no stock, no parcel; the engine lists them apart."""
+    rows = (
+        await session.execute(
+            select(OrderLine.id, OrderLine.quantity).where(
+                OrderLine.order_id == order_id, OrderLine.kind == ProductKind.service.value
+            )
+        )
+    ).all()
+    return [LineInput(f"{line_id}:service", "service", int(q), service=True) for line_id, q in rows]
+
+
+def _today_start():
+    """Midnight in the business time zone, as a timestamptz (SQL)."""
+    return func.timezone(BUSINESS_TZ, func.date_trunc("day", func.timezone(BUSINESS_TZ, func.now())))
+
+
+async def candidates(
+    session: AsyncSession, material_ids: list[int], codes: dict[int, str], excluded: dict[int, str]
+) -> tuple[list[Candidate], dict[int, str]]:
+    """Every location (whatever its status: the rules exclude, and the decision says why) with the
+    availability of the order's materials, and its load today. Locations the order must not use again
+    get status ``rejected``; locations with no coordinates nor a known city get ``unlocated``: the
+    default status rule excludes both with that reason."""
+    locations = (await session.scalars(select(Location).order_by(Location.id))).all()
+    stock: dict[int, dict[str, int]] = defaultdict(dict)
+    if material_ids:
+        for location_id, material_id, available in (
+            await session.execute(
+                select(
+                    StockLevel.location_id,
+                    StockLevel.material_id,
+                    StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock,
+                ).where(StockLevel.material_id.in_(material_ids))
+            )
+        ).all():
+            if available > 0:
+                stock[location_id][codes[material_id]] = int(available)
+    load = dict(
+        (
+            await session.execute(
+                select(FulfillmentOrder.location_id, func.count())
+                .where(
+                    FulfillmentOrder.created_at >= _today_start(),
+                    FulfillmentOrder.status.not_in(CLOSED_WITHOUT_SHIPPING),
+                )
+                .group_by(FulfillmentOrder.location_id)
+            )
+        ).all()
+    )
+    out: list[Candidate] = []
+    kinds: dict[int, str] = {}
+    for loc in locations:
+        status, reason = loc.status.value, loc.status_reason or ""
+        lat, lng = loc.lat, loc.lng
+        if lat is None or lng is None:
+            place = geo.locate(loc.city, loc.province)
+            if place is None:
+                status, reason = "unlocated", "no coordinates, and its city is not in the city table"
+                lat, lng = 0.0, 0.0
+            else:
+                lat, lng = place.lat, place.lng
+        if loc.id in excluded:
+            status, reason = "rejected", excluded[loc.id]
+        kinds[loc.id] = loc.kind.value
+        out.append(
+            Candidate(
+                location_id=loc.id,
+                name=loc.name,
+                kind=loc.kind.value,
+                lat=float(lat),
+                lon=float(lng),
+                priority=loc.priority,
+                status=status,
+                status_reason=reason,
+                capabilities=frozenset(loc.capabilities or ()),
+                cold_chain=COLD_CHAIN_TAG in (loc.tags or ()),
+                daily_capacity=loc.daily_capacity or 0,
+                load_today=int(load.get(loc.id, 0)),
+                stock=stock.get(loc.id, {}),
+            )
+        )
+    return out, kinds
+
+
+async def build(
+    session: AsyncSession,
+    order: Order,
+    lines: list[OpenLine],
+    place: geo.Place,
+    *,
+    with_services: bool,
+) -> Built:
+    """The engine's inputs for ``order``'s open ``lines``, delivered to ``place``."""
+    channel_code = await session.scalar(select(Channel.code).where(Channel.id == order.channel_id))
+    tags: list[str] = []
+    if order.customer_id is not None:
+        tags = list(await session.scalar(select(Customer.tags).where(Customer.id == order.customer_id)) or [])
+    extra = order.extra or {}
+    kind = extra.get("fulfilment_type")
+    engine_lines = [
+        LineInput(x.key, x.material_code, x.quantity, presale=x.presale, cold_chain=x.cold_chain)
+        for x in lines
+    ]
+    if with_services:
+        engine_lines += await service_lines(session, order.id)
+    order_input = OrderInput(
+        id=order.number,
+        lines=tuple(engine_lines),
+        lat=place.lat,
+        lon=place.lng,
+        channel=channel_code or "",
+        amount=order.total,
+        customer_tags=frozenset(tags),
+        fulfilment_type=kind if kind in FULFILMENT_TYPES else "delivery",
+    )
+    codes = {x.material_id: x.material_code for x in lines}
+    cands, kinds = await candidates(session, sorted(codes), codes, await rejected_by(session, order.id))
+    return Built(order_input, cands, {x.key: x for x in lines}, kinds)

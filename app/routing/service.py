@@ -1,0 +1,327 @@
+"""Routing an order: load its inputs, run the engine with the tenant's policy, store the explained
+decision, create one fulfilment order per shipment and pin the reservation to those locations.
+
+``route_order`` is what the ``route_order`` job runs (reached only through the outbox). It locks the
+order row, so two runs for one order take turns, and routes only lines not yet on a live fulfilment
+order: a second run finds nothing left and returns ``already_routed``; after a rejection it routes the
+rejected lines again. The same outbox message run twice is recognised by ``job_key``.
+
+Outcomes other than ``routed`` keep the order where it is (reserved/presale, or released when only a
+re-route failed) with an event on its timeline saying why:
+
+* ``unlocated``: the delivery address's city and province are not in the city table (``geo``); an
+  operator corrects the address and asks for routing again (``request_routing``).
+* ``partial`` / ``unfillable`` / ``needs_split_approval``: the engine's statuses; nothing is allocated
+  (a partial plan would pin stock for an order that cannot ship whole anyway).
+* ``awaiting_presale_stock``: part of the order is backordered (presale): it is routed once stock
+  exists for all of it (not automated yet: ``request_routing``).
+* ``stock_moved``: other orders took the chosen stock three times in a row: retried in a minute.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import outbox
+from app.db import session_tenant
+from app.errors import NotFound, UserError
+from app.fulfillment import service as fulfillment
+from app.fulfillment.connectors import RELEASE_EVENT
+from app.fulfillment.models import ConnectorDelivery, FulfillmentOrder, FulfillmentStatus
+from app.inventory.models import Reservation, ReservationStatus
+from app.orders import service as orders
+from app.orders import states, timeline
+from app.orders.models import Order, OrderStatus
+from app.routing import geo, inputs, stock
+from app.routing.engine import Decision, decide, stored_inputs
+from app.routing.models import RoutingDecision
+from app.routing.policies import get_policy
+from app.routing.stock import allocate_to_location  # noqa: F401  (public API, see stock.py)
+
+log = logging.getLogger(__name__)
+
+ACTOR = "routing"
+JOB = "route_order"
+ROUTABLE = frozenset(
+    {
+        OrderStatus.reserved,
+        OrderStatus.presale,
+        OrderStatus.routed,
+        OrderStatus.released,
+        OrderStatus.partially_shipped,
+    }
+)
+STORE_ACCEPT = timedelta(minutes=15)  # a store must accept an O2O fulfilment order within this
+ROUNDS = 3  # decide + allocate attempts when other orders take the chosen stock meanwhile
+RETRY_AFTER = timedelta(minutes=1)
+
+
+@dataclass
+class RouteOutcome:
+    status: str
+    decision_id: int | None = None
+    fulfillment_order_ids: list[int] = field(default_factory=list)
+
+
+async def request_routing(session: AsyncSession, order_id: int, *, actor: str) -> None:
+    """Ask for the order to be routed (again), e.g. after its address was corrected."""
+    order = await orders.get_order(session, order_id)
+    if OrderStatus(order.status) not in ROUTABLE:
+        raise UserError("NOT_ROUTABLE", f"an order that is {order.status.value} is not routed", "orderId")
+    timeline.record(session, order, "routing", actor=actor, message="routing requested")
+    await outbox.enqueue(session, JOB, tenant_id=session_tenant(session).id, order_id=order.id)
+    await session.flush()
+
+
+async def route_order(
+    session: AsyncSession, order_id: int, *, job_key: str | None = None, actor: str = ACTOR
+) -> RouteOutcome:
+    order = await session.scalar(
+        select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if order is None:
+        return RouteOutcome("no_order")
+    if job_key and await session.scalar(select(RoutingDecision.id).where(RoutingDecision.job_key == job_key)):
+        return RouteOutcome("duplicate")
+    if OrderStatus(order.status) not in ROUTABLE:
+        return RouteOutcome(f"not_routable:{order.status.value}")
+    lines = await inputs.open_lines(session, order.id)
+    if not lines:
+        return await _routed_before(session, order, actor)
+    if await _backordered(session, order.id):
+        timeline.record(
+            session,
+            order,
+            "routing",
+            actor=actor,
+            message="waiting for presale stock: routed once every unit is in stock",
+        )
+        return RouteOutcome("awaiting_presale_stock")
+    attempt = 1 + (
+        await session.scalar(
+            select(func.max(RoutingDecision.attempt)).where(RoutingDecision.order_id == order.id)
+        )
+        or 0
+    )
+    place = geo.locate_address(order.address or {})
+    if place is None:
+        return await _unlocated(session, order, attempt, job_key, actor)
+    policy = await get_policy(session)
+    first = not await session.scalar(select(FulfillmentOrder.id).where(FulfillmentOrder.order_id == order.id))
+    for _ in range(ROUNDS):
+        built = await inputs.build(session, order, lines, place, with_services=first)
+        decision = decide(built.order, built.candidates, policy)
+        try:
+            async with session.begin_nested():
+                row = _decision_row(order, attempt, policy.to_dict(), built, decision, job_key, place)
+                session.add(row)
+                await session.flush()
+                fos = (
+                    await _fulfil(session, order, row, decision, built) if decision.status == "routed" else []
+                )
+            break
+        except UserError as exc:
+            if exc.code != "INSUFFICIENT_STOCK":
+                raise
+            log.info("order %s: chosen stock moved while routing (%s); deciding again", order.id, exc.message)
+    else:
+        return await _stock_moved(
+            session, order, attempt, policy.to_dict(), built, decision, job_key, place, actor
+        )
+    summary = _summary(row.explanation)
+    details = {"decision_id": row.id, "status": decision.status, "fulfillment_orders": [f.id for f in fos]}
+    if decision.status != "routed":
+        timeline.record(
+            session,
+            order,
+            "routing",
+            actor=actor,
+            message=f"not routed ({decision.status}): {summary}",
+            details=details,
+        )
+        await session.flush()
+        return RouteOutcome(decision.status, row.id)
+    current = OrderStatus(order.status)
+    if OrderStatus.routed in states.TRANSITIONS[current]:
+        await orders.transition(
+            session, order, OrderStatus.routed, actor=actor, message=summary, details=details
+        )
+    else:
+        timeline.record(
+            session, order, "routing", actor=actor, message=f"re-routed: {summary}", details=details
+        )
+    for fo in fos:
+        await outbox.enqueue(
+            session, "release_fulfilment", tenant_id=session_tenant(session).id, fulfillment_order_id=fo.id
+        )
+    await session.flush()
+    return RouteOutcome("routed", row.id, [f.id for f in fos])
+
+
+async def _routed_before(session: AsyncSession, order: Order, actor: str) -> RouteOutcome:
+    """Every line is on a live fulfilment order already. Usually a second run: nothing to do. But an
+    order held after routing comes back here as reserved when the hold is released: it is routed
+    again as it was, and what was not handed over yet is released."""
+    if OrderStatus(order.status) not in (OrderStatus.reserved, OrderStatus.presale):
+        return RouteOutcome("already_routed")
+    pending = (
+        await session.execute(
+            select(FulfillmentOrder.id, ConnectorDelivery.attempts)
+            .outerjoin(
+                ConnectorDelivery,
+                (ConnectorDelivery.fulfillment_order_id == FulfillmentOrder.id)
+                & (ConnectorDelivery.event == RELEASE_EVENT),
+            )
+            .where(
+                FulfillmentOrder.order_id == order.id, FulfillmentOrder.status == FulfillmentStatus.pending
+            )
+        )
+    ).all()
+    await orders.transition(
+        session, order, OrderStatus.routed, actor=actor, message="routed as before (fulfilment orders kept)"
+    )
+    for fo_id, attempts in pending:
+        # The next attempt of its delivery (one made before the hold counts; see fulfillment.release).
+        more = {"attempt": attempts + 1} if attempts else {}
+        await outbox.enqueue(
+            session,
+            "release_fulfilment",
+            tenant_id=session_tenant(session).id,
+            fulfillment_order_id=fo_id,
+            **more,
+        )
+    await session.flush()
+    return RouteOutcome("routed_as_before", None, [fo_id for fo_id, _ in pending])
+
+
+def _summary(explanation: str) -> str:
+    """The timeline's line: the outcome and the winner (the explanation's first two lines)."""
+    return " ".join(explanation.splitlines()[:2])[:1000]
+
+
+def _decision_row(order, attempt, policy, built, decision: Decision, job_key, place) -> RoutingDecision:
+    stored = stored_inputs(built.order, built.candidates)
+    stored["place"] = {"lat": place.lat, "lng": place.lng, "matched": place.matched, "name": place.name}
+    return RoutingDecision(
+        order_id=order.id,
+        attempt=attempt,
+        status=decision.status,
+        policy=policy,
+        inputs=stored,
+        decision=decision.to_dict(),
+        explanation=decision.explain(),
+        job_key=job_key,
+    )
+
+
+async def _fulfil(
+    session: AsyncSession, order: Order, row: RoutingDecision, decision: Decision, built
+) -> list:
+    """One fulfilment order per shipment; then the reservation pinned to the locations, in
+    (location, material) order (see ``stock.allocate_to_location``)."""
+    carrier = decision.carrier or order.requested_carrier
+    pins: dict[tuple[int, int], int] = defaultdict(int)
+    fos = []
+    for shipment in decision.shipments:
+        location_id = int(shipment.location_id)
+        lines = []
+        for x in shipment.lines:
+            line = built.lines[x.line_id]
+            lines.append((line.order_line_id, line.material_id, x.quantity))
+            pins[(location_id, line.material_id)] += x.quantity
+        store = built.kinds.get(location_id) == "store"
+        fos.append(
+            await fulfillment.create(
+                session,
+                order_id=order.id,
+                location_id=location_id,
+                decision_id=row.id,
+                group=shipment.group,
+                carrier=carrier,
+                accept_by=datetime.now(UTC) + STORE_ACCEPT if store else None,
+                lines=lines,
+            )
+        )
+    reference = orders.reservation_reference(order)
+    for (location_id, material_id), qty in sorted(pins.items()):
+        await stock.allocate_to_location(session, reference, material_id, location_id, qty, actor=ACTOR)
+    await session.flush()
+    return fos
+
+
+async def _backordered(session: AsyncSession, order_id: int) -> int:
+    return int(
+        await session.scalar(
+            select(func.coalesce(func.sum(Reservation.backordered), 0)).where(
+                Reservation.reference == f"order:{order_id}", Reservation.status == ReservationStatus.active
+            )
+        )
+        or 0
+    )
+
+
+async def _unlocated(session, order: Order, attempt: int, job_key, actor) -> RouteOutcome:
+    address = order.address or {}
+    why = (
+        f"the delivery address could not be located: city {address.get('city')!r}, province"
+        f" {address.get('province')!r} are not in the city table"
+    )
+    row = RoutingDecision(
+        order_id=order.id,
+        attempt=attempt,
+        status="unlocated",
+        policy={},
+        inputs={},
+        decision={"status": "unlocated", "reason": why},
+        explanation=f"Order {order.number}: not routed: {why}.",
+        job_key=job_key,
+    )
+    session.add(row)
+    await session.flush()
+    timeline.record(
+        session,
+        order,
+        "routing",
+        actor=actor,
+        message="address could not be located; correct it and route again",
+        details={"decision_id": row.id, "status": "unlocated"},
+    )
+    await session.flush()
+    return RouteOutcome("unlocated", row.id)
+
+
+async def _stock_moved(
+    session, order, attempt, policy, built, decision, job_key, place, actor
+) -> RouteOutcome:
+    row = _decision_row(order, attempt, policy, built, decision, job_key, place)
+    row.status = "stock_moved"
+    session.add(row)
+    await session.flush()
+    timeline.record(
+        session,
+        order,
+        "routing",
+        actor=actor,
+        message=f"other orders took the chosen stock while routing; trying again in {RETRY_AFTER}",
+        details={"decision_id": row.id, "status": row.status},
+    )
+    await outbox.enqueue(
+        session, JOB, tenant_id=session_tenant(session).id, delay=RETRY_AFTER, order_id=order.id
+    )
+    await session.flush()
+    return RouteOutcome("stock_moved", row.id)
+
+
+async def decisions_of(session: AsyncSession, order_id: int) -> list[RoutingDecision]:
+    if await session.get(Order, order_id) is None:
+        raise NotFound("order", "orderId")
+    query = (
+        select(RoutingDecision).where(RoutingDecision.order_id == order_id).order_by(RoutingDecision.attempt)
+    )
+    return list((await session.scalars(query)).all())

@@ -1,0 +1,140 @@
+"""Moving an order's reservation between the network and a location, through the ledger.
+
+Orders reserve at network level (``inventory.reservations``); routing then pins units to the location
+that ships them, and a rejection gives them back. A move is a pair of movements under the order's
+reference: network ``reserved -q`` (``location_id`` NULL) and location ``reserved +q`` (or the reverse).
+
+``network_stock.reserved`` counts every reserved unit, at network level or at a location, so a move
+leaves it unchanged, whatever the location's status. ``ledger.apply`` adds a location's reserved delta
+to the network only for active locations; the location side therefore goes through ``apply`` told the
+network is not to change (``_NETWORK_UNCHANGED``), so the two halves never touch ``network_stock`` and
+no low-stock signal fires for a move that changes no availability. ``ledger.check_ledger`` holds:
+both movements are in its replay, and their reserved deltas cancel.
+
+These belong in ``app.inventory`` (as ``ledger.move_reservation``); they live here until it has one.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import UserError
+from app.inventory import ledger
+from app.inventory.ledger import Deltas
+from app.inventory.models import LocationStatus, MovementKind, StockLevel, StockMovement
+
+# ``apply`` updates network_stock only for active locations; a move must not update it at all.
+_NETWORK_UNCHANGED = LocationStatus.paused
+
+
+async def location_available(session: AsyncSession, location_id: int, material_id: int) -> int:
+    """Available at the location (on hand - reserved - safety), row locked until the transaction ends."""
+    level = await session.scalar(
+        select(StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock)
+        .where(StockLevel.location_id == location_id, StockLevel.material_id == material_id)
+        .with_for_update()
+    )
+    return int(level or 0)
+
+
+async def allocate_to_location(
+    session: AsyncSession,
+    reference: str,
+    material_id: int,
+    location_id: int,
+    qty: int,
+    *,
+    actor: str = "routing",
+) -> None:
+    """Pin ``qty`` units of ``reference``'s network reservation of ``material_id`` to ``location_id``.
+
+    Refuses (INSUFFICIENT_STOCK) when the location no longer has them available: another order took
+    them since routing looked. The caller makes sure ``reference`` holds ``qty`` at network level
+    (routing derives it from the order's fulfilment orders). Lock order: callers allocate in
+    (location, material) order, so two orders routing at once never deadlock here.
+    """
+    ledger.check_quantity(qty)
+    await ledger.location_status(session, location_id)  # NOT_FOUND before anything is written
+    if await location_available(session, location_id, material_id) < qty:
+        raise UserError(
+            "INSUFFICIENT_STOCK",
+            f"location {location_id} no longer has {qty} of material {material_id} available",
+            "quantity",
+        )
+    session.add(
+        StockMovement(
+            kind=MovementKind.reservation,
+            material_id=material_id,
+            location_id=None,
+            d_reserved=-qty,
+            reason=f"allocated to location {location_id}",
+            reference=reference[:200],
+            actor=actor,
+        )
+    )
+    await ledger.apply(
+        session,
+        MovementKind.reservation,
+        material_id,
+        location_id,
+        Deltas(reserved=qty),
+        reason="allocated from the network reservation",
+        reference=reference,
+        actor=actor,
+        status=_NETWORK_UNCHANGED,
+    )
+
+
+async def return_to_network(
+    session: AsyncSession,
+    reference: str,
+    material_id: int,
+    location_id: int,
+    qty: int,
+    *,
+    reason: str,
+    actor: str = "routing",
+) -> None:
+    """The reverse of ``allocate_to_location``: the units are reserved for ``reference`` at network
+    level again (e.g. the location rejected the fulfilment order), ready to be routed elsewhere."""
+    ledger.check_quantity(qty)
+    await ledger.apply(
+        session,
+        MovementKind.release,
+        material_id,
+        location_id,
+        Deltas(reserved=-qty),
+        reason=reason[:300],
+        reference=reference,
+        actor=actor,
+        status=_NETWORK_UNCHANGED,
+    )
+    session.add(
+        StockMovement(
+            kind=MovementKind.reservation,
+            material_id=material_id,
+            location_id=None,
+            d_reserved=qty,
+            reason=f"back from location {location_id}: {reason}"[:300],
+            reference=reference[:200],
+            actor=actor,
+        )
+    )
+
+
+async def ship_from_location(
+    session: AsyncSession, reference: str, material_id: int, location_id: int, qty: int, *, actor: str
+) -> None:
+    """The units left the building: the location's reservation and on hand both drop (the network's
+    too, when the location is active: ``apply`` does that)."""
+    await ledger.apply(
+        session,
+        MovementKind.shipment,
+        material_id,
+        location_id,
+        Deltas(on_hand=-qty, reserved=-qty),
+        reason="shipped",
+        reference=reference,
+        actor=actor,
+    )
