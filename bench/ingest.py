@@ -167,7 +167,8 @@ async def timed(seconds: float, tasks: int, step) -> tuple[int, float]:
 
 
 def webhook_step(http, url: str, secret: str, orders: Orders):
-    from app.api.webhooks import SIGNATURE_HEADER, oms_signature
+    from app.signing import SIGNATURE_HEADER
+    from app.signing import sign as oms_signature
 
     async def step() -> int:
         body = json.dumps(orders.next()).encode()

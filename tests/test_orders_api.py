@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import event
 from strawberry.relay import GlobalID
 
-from app.api.webhooks import oms_signature
 from app.db import get_db
+from app.signing import sign as oms_signature
 from tests.catalog_ops import create_channel, errors, tenant_ref
 from tests.factories import Sellable, make_sellable
 

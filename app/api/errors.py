@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.extensions import MaskErrors
 from strawberry.relay import GlobalIDValueError
+from strawberry.types import Info
 
 from app.errors import UserError
 from app.logs import request_id_var
 from graphql import GraphQLError
+
+T = TypeVar("T")
 
 log = logging.getLogger("app.api")
 
@@ -57,3 +63,19 @@ class MaskInternalErrors(MaskErrors):
         masked = super().anonymise_error(error)
         masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": rid}
         return masked
+
+
+def user_errors(exc: UserError) -> list[UserErrorType]:
+    return [UserErrorType.from_exc(exc)]
+
+
+async def in_tenant(
+    info: Info, work: Callable[[AsyncSession], Awaitable[T]]
+) -> tuple[T | None, list[UserErrorType]]:
+    """Run ``work`` in one transaction of the caller's tenant; a UserError rolls all of it back and
+    comes back as ``userErrors``."""
+    try:
+        async with info.context.tenant_session() as session:
+            return await work(session), []
+    except UserError as exc:
+        return None, user_errors(exc)

@@ -19,9 +19,9 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.api.catalog import MaterialNode
-from app.api.errors import UserErrorType
+from app.api.errors import UserErrorType, in_tenant
 from app.api.inventory.types import LocationNode
-from app.api.orders.common import ADMIN, READ, READ_SCOPE, gid, in_tenant, need_row
+from app.api.orders.common import ADMIN, READ, READ_SCOPE, gid, need_row
 from app.api.relay import TenantScopedNode, decode_tenant_node_id, load_nodes
 from app.fulfillment import connectors
 from app.fulfillment.models import (

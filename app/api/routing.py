@@ -15,8 +15,8 @@ from sqlalchemy import select
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from app.api.errors import UserErrorType
-from app.api.orders.common import ADMIN, READ, READ_SCOPE, WRITE, actor_name, gid, in_tenant, need_row
+from app.api.errors import UserErrorType, in_tenant
+from app.api.orders.common import ADMIN, READ, READ_SCOPE, WRITE, actor_name, gid, need_row
 from app.api.relay import TenantScopedNode, decode_tenant_node_id, load_nodes
 from app.errors import UserError
 from app.orders.models import Order

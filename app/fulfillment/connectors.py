@@ -27,10 +27,7 @@ stock is there but cannot be shipped, e.g. the store is short of staff).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -44,10 +41,8 @@ from strawberry import relay
 from app.errors import NotFound, UserError
 from app.fulfillment.models import LocationConnector, new_connector_secret
 from app.inventory.models import Location
+from app.signing import SIGNATURE_HEADER, sign
 
-SIGNATURE_HEADER = "X-OMS-Signature"
-TIMESTAMP_HEADER = "X-OMS-Timestamp"
-TOLERANCE_S = 300
 TIMEOUT_S = 10.0
 RELEASE_EVENT = "fulfillment_order.released"
 MAX_ATTEMPTS = 8
@@ -55,36 +50,6 @@ MAX_ATTEMPTS = 8
 BACKOFF = tuple(timedelta(minutes=m) for m in (1, 5, 30, 120, 360, 720, 1440))
 CALLBACK_EVENTS = ("accepted", "picked", "packed", "shipped", "delivered", "rejected")
 MAX_URL = 500
-
-
-def sign(secret: str, body: bytes, timestamp: str | None = None) -> str:
-    signed = body if timestamp is None else timestamp.encode("ascii") + b"." + body
-    return "sha256=" + hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == wanted), None)
-
-
-def signature_problem(
-    secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None
-) -> str | None:
-    """Why a callback is not authentic, or None. Compared in constant time."""
-    given = _header(headers, SIGNATURE_HEADER)
-    if not given:
-        return f"{SIGNATURE_HEADER} is missing"
-    timestamp = _header(headers, TIMESTAMP_HEADER)
-    if timestamp is not None:
-        timestamp = timestamp.strip()
-        if not (timestamp.isascii() and timestamp.isdigit()):
-            return f"{TIMESTAMP_HEADER} is not Unix seconds"
-        if abs((time.time() if now is None else now) - int(timestamp)) > TOLERANCE_S:
-            return f"{TIMESTAMP_HEADER} is more than {TOLERANCE_S} seconds away from now"
-    expected = sign(secret, body, timestamp)
-    if not hmac.compare_digest(expected.encode(), given.strip().lower().encode("ascii", "replace")):
-        return f"{SIGNATURE_HEADER} does not match the body"
-    return None
 
 
 def global_id(type_name: str, tenant_id: int, row_id: int) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app import signing
 from app.db import Database, TenantRef
 from app.errors import UserError
 from app.fulfillment import callbacks, connectors
@@ -73,7 +74,7 @@ async def receive(db: Database, location_gid: str, body: bytes, headers: Mapping
         secret = connector.secret if connector is not None and connector.active else None
     if secret is None:
         return await rejected("no active connector for this location", 404)
-    problem = connectors.signature_problem(secret, headers, body)
+    problem = signing.signature_problem(secret, headers, body)
     if problem is not None:
         return await rejected(problem, 401)
     inbox_id = await _store(db, tenant_id, location_id, body, headers)

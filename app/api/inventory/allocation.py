@@ -10,8 +10,8 @@ import strawberry
 from sqlalchemy import select
 from strawberry.types import Info
 
-from app.api.errors import UserErrorType
-from app.api.inventory.common import WRITE, actor, clean_text, in_tenant
+from app.api.errors import UserErrorType, in_tenant
+from app.api.inventory.common import WRITE, actor, clean_text
 from app.api.inventory.ids import need_id, opt_id
 from app.api.inventory.types import AllocationPoolNode, InventorySettings, PoolModeEnum, ReservationNode
 from app.errors import NotFound, UserError

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from app.api.errors import UserErrorType
 from app.api.permissions import requires
 from app.errors import UserError
 
-T = TypeVar("T")
 WRITE = requires("inventory:write")
-
-
-async def in_tenant(
-    info: Info, work: Callable[[AsyncSession], Awaitable[T]]
-) -> tuple[T | None, list[UserErrorType]]:
-    """Run ``work`` in one transaction of the caller's tenant; a UserError rolls all of it back."""
-    try:
-        async with info.context.tenant_session() as session:
-            return await work(session), []
-    except UserError as exc:
-        return None, [UserErrorType.from_exc(exc)]
 
 
 def actor(info: Info) -> str:

@@ -6,8 +6,8 @@ import strawberry
 from sqlalchemy.exc import IntegrityError
 from strawberry.types import Info
 
-from app.api.errors import UserErrorType
-from app.api.inventory.common import WRITE, clean_text, in_tenant
+from app.api.errors import UserErrorType, in_tenant
+from app.api.inventory.common import WRITE, clean_text
 from app.api.inventory.ids import need_id
 from app.api.inventory.types import LocationKindEnum, LocationNode, LocationStatusEnum
 from app.errors import UserError

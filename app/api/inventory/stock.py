@@ -11,8 +11,8 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from app.api.errors import UserErrorType
-from app.api.inventory.common import WRITE, actor, clean_text, in_tenant
+from app.api.errors import UserErrorType, in_tenant
+from app.api.inventory.common import WRITE, actor, clean_text
 from app.api.inventory.ids import need_id, require_row
 from app.api.inventory.types import StockLevelNode
 from app.catalog.models import Material

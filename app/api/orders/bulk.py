@@ -15,8 +15,8 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from app.api.errors import UserErrorType
-from app.api.orders.common import WRITE, actor_name, need_row, user_errors
+from app.api.errors import UserErrorType, user_errors
+from app.api.orders.common import WRITE, actor_name, need_row
 from app.api.orders.inbox import InboxStatusEnum, tenant_inbox_id
 from app.api.orders.loaders import order_loaders
 from app.api.orders.types import OrderNode, OrderStatusEnum, status_of

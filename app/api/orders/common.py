@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 from strawberry.types import Info
 
-from app.api.errors import UserErrorType
 from app.api.permissions import requires
 from app.api.relay import decode_tenant_node_id
-from app.errors import NotFound, UserError
+from app.errors import NotFound
 
-T = TypeVar("T")
 READ_SCOPE = "orders:read"
 READ = requires(READ_SCOPE)
 WRITE = requires("orders:write")
@@ -56,18 +52,3 @@ def need_row(info: Info, gid: Any, type_name: str, what: str, field: str | list[
 def gid(info: Info, type_name: str, row: int) -> strawberry.ID:
     tenant = info.context.require_principal().tenant.id
     return strawberry.ID(relay.to_base64(type_name, f"{tenant}.{row}"))
-
-
-def user_errors(exc: UserError) -> list[UserErrorType]:
-    return [UserErrorType.from_exc(exc)]
-
-
-async def in_tenant(
-    info: Info, work: Callable[[AsyncSession], Awaitable[T]]
-) -> tuple[T | None, list[UserErrorType]]:
-    """Run ``work`` in one transaction of the caller's tenant; a UserError rolls all of it back."""
-    try:
-        async with info.context.tenant_session() as session:
-            return await work(session), []
-    except UserError as exc:
-        return None, user_errors(exc)

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from app.api.errors import UserErrorType
-from app.api.orders.common import ADMIN, WRITE, actor_name, in_tenant, need_row
+from app.api.errors import UserErrorType, in_tenant
+from app.api.orders.common import ADMIN, WRITE, actor_name, need_row
 from app.api.orders.queries import AuditRuleType
 from app.api.orders.types import OrderNode
 from app.errors import UserError
