@@ -31,6 +31,7 @@ from app.channels.models import Channel
 from app.channels.normalized import AdapterError
 from app.db import Database, TenantRef
 from app.errors import NotFound, UserError
+from app.fulfillment import inbound
 from app.inbox import InboxMessage, InboxStatus, mark
 from app.inbox import store as inbox_store
 from app.orders.ingest import ingest, ingest_cancel
@@ -252,7 +253,8 @@ async def receive_channel_payload(
 async def replay(
     db: Database, tenant: TenantRef | int, inbox_id: int, *, actor: str = "replay"
 ) -> DoorResult:
-    """Re-run a failed (or received but never finished) inbox row of this tenant through the same path."""
+    """Re-run a failed (or received but never finished) inbox row of this tenant through the same path:
+    channel payloads, CSV files and fulfilment callbacks alike."""
     ref = await resolve_tenant(db, tenant)
     async with db.control_session() as session:
         msg = await session.scalar(
@@ -271,6 +273,9 @@ async def replay(
         from app.orders.csv_import import replay_csv
 
         return await replay_csv(db, ref, int(ident), msg, actor=actor)
+    if door == "fulfilment" and ident.isdigit():
+        answer = await inbound.process(db, ref, int(ident), msg.id, msg.body)
+        return DoorResult(msg.id, answer.body["status"], error=answer.body["error"], kind="fulfilment")
     if door != "channel" or not ident.isdigit():
         raise UserError(
             "NOT_REPLAYABLE", f"inbox message {inbox_id} ({msg.source}) is not an order payload", "id"
