@@ -738,3 +738,28 @@ async def test_an_order_held_after_routing_is_released_to_its_location_when_the_
     assert (await order_of(ref, order_id)).status is OrderStatus.released
     assert (await level(ref, chengdu, shop.materials["SKU-2002"])).reserved == 2
     await assert_ledger(ref)
+
+
+async def test_shipping_from_a_location_paused_after_routing_keeps_the_ledger(
+    client, gql, tenant_a, connector_server
+):
+    """Reserved units count at network level whatever the location's status, so a shipment from a
+    location paused mid-flight (an outage) must take them off the network too."""
+    from app.inventory import service as inventory
+    from app.inventory.models import LocationStatus
+
+    ref = await tenant_ref(tenant_a.slug)
+    chengdu = await warehouse(ref, "WH Chengdu", CHENGDU)
+    shop = await make_shop(ref, {chengdu: 5})
+    secret = await connect(gql, tenant_a, ref, chengdu, connector_server.url)
+    order_id = await ingest(shop, "PAUSED-1")
+    assert await jobs.route_order({}, outbox_id=10**9 + 7, tenant_id=ref.id, order_id=order_id) == "routed"
+    [fo] = await fulfillment_orders(ref, order_id)
+    async with tenant_session(ref) as session:
+        await inventory.set_location_status(session, chengdu, LocationStatus.paused, "power outage")
+    r = await callback(client, ref, chengdu, secret, fo.id, "shipped", carrier="SF", tracking_number="SF1")
+    assert r.status_code == 200, r.text
+    gloves = shop.materials["SKU-2002"]
+    async with tenant_session(ref) as session:
+        assert (await session.get(NetworkStock, gloves)).reserved == 0
+    await assert_ledger(ref)

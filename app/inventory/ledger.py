@@ -76,9 +76,15 @@ async def apply(
     reference: str = "",
     actor: str = "system",
     status: LocationStatus | None = None,
+    network: bool = True,
 ) -> StockLevel:
     """Apply deltas to one location's level, refusing any bucket going below zero. ``status`` is the
-    location's, when the caller has already read it."""
+    location's, when the caller has already read it.
+
+    The network follows: reserved always (it counts every reservation, whatever the location's status),
+    on hand and safety stock only for an active location. ``network=False`` is for the location half of
+    a reservation moving between the network and a location, whose other half is a network movement:
+    together they leave ``network_stock`` as it is."""
     if status is None:
         status = await location_status(session, location_id)
     increments = {b: d for b, d in deltas.items() if d}
@@ -115,12 +121,13 @@ async def apply(
             actor=actor,
         )
     )
-    if status is LocationStatus.active:
+    if network:
+        active = status is LocationStatus.active
         await network_delta(
             session,
             material_id,
-            on_hand=deltas.on_hand,
-            safety_stock=deltas.safety_stock,
+            on_hand=deltas.on_hand if active else 0,
+            safety_stock=deltas.safety_stock if active else 0,
             reserved=deltas.reserved,
         )
     level = await session.get(StockLevel, (location_id, material_id), populate_existing=True)

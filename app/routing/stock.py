@@ -5,10 +5,9 @@ that ships them, and a rejection gives them back. A move is a pair of movements 
 reference: network ``reserved -q`` (``location_id`` NULL) and location ``reserved +q`` (or the reverse).
 
 ``network_stock.reserved`` counts every reserved unit, at network level or at a location, so a move
-leaves it unchanged, whatever the location's status. ``ledger.apply`` adds a location's reserved delta
-to the network only for active locations; the location side therefore goes through ``apply`` told the
-network is not to change (``_NETWORK_UNCHANGED``), so the two halves never touch ``network_stock`` and
-no low-stock signal fires for a move that changes no availability. ``ledger.check_ledger`` holds:
+leaves it unchanged, whatever the location's status: the location side goes through ``apply`` with
+``network=False``, so the two halves never touch ``network_stock`` and no low-stock signal fires for a
+move that changes no availability. ``ledger.check_ledger`` holds:
 both movements are in its replay, and their reserved deltas cancel.
 
 These belong in ``app.inventory`` (as ``ledger.move_reservation``); they live here until it has one.
@@ -22,10 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import UserError
 from app.inventory import ledger
 from app.inventory.ledger import Deltas
-from app.inventory.models import LocationStatus, MovementKind, StockLevel, StockMovement
-
-# ``apply`` updates network_stock only for active locations; a move must not update it at all.
-_NETWORK_UNCHANGED = LocationStatus.paused
+from app.inventory.models import MovementKind, StockLevel, StockMovement
 
 
 async def location_available(session: AsyncSession, location_id: int, material_id: int) -> int:
@@ -82,7 +78,7 @@ async def allocate_to_location(
         reason="allocated from the network reservation",
         reference=reference,
         actor=actor,
-        status=_NETWORK_UNCHANGED,
+        network=False,
     )
 
 
@@ -108,7 +104,7 @@ async def return_to_network(
         reason=reason[:300],
         reference=reference,
         actor=actor,
-        status=_NETWORK_UNCHANGED,
+        network=False,
     )
     session.add(
         StockMovement(
@@ -126,8 +122,8 @@ async def return_to_network(
 async def ship_from_location(
     session: AsyncSession, reference: str, material_id: int, location_id: int, qty: int, *, actor: str
 ) -> None:
-    """The units left the building: the location's reservation and on hand both drop (the network's
-    too, when the location is active: ``apply`` does that)."""
+    """The units left the building: the location's reservation and on hand both drop, and the network's
+    (its on hand only when the location is active: ``apply`` does that)."""
     await ledger.apply(
         session,
         MovementKind.shipment,
