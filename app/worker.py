@@ -14,7 +14,7 @@ from arq.worker import Worker
 from app.activity.jobs import tenant_provisioned
 from app.config import get_settings
 from app.db import close_db, db_ready, init_db
-from app.fulfillment.jobs import release_fulfilment
+from app.fulfillment.jobs import fulfilment_accept_timeout, release_fulfilment
 from app.inventory.jobs import sync_channel_stock
 from app.logs import configure_logging
 from app.orders.jobs import run_order_automation
@@ -30,6 +30,7 @@ FUNCTIONS = [
     func(run_order_automation, name="run_order_automation", max_tries=10),
     func(route_order, name="route_order", max_tries=10),
     func(release_fulfilment, name="release_fulfilment", max_tries=10),
+    func(fulfilment_accept_timeout, name="fulfilment_accept_timeout", max_tries=10),
 ]
 
 

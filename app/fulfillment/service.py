@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import outbox
 from app.catalog.models import Material
 from app.db import session_tenant
-from app.fulfillment import connectors
+from app.fulfillment import connectors, timeouts
 from app.fulfillment.models import (
     CLOSED_WITHOUT_SHIPPING,
     ConnectorDelivery,
@@ -157,6 +157,7 @@ async def _assigned(session: AsyncSession, order: Order, fo: FulfillmentOrder, *
     """The location has the fulfilment order: it is assigned, and the order released."""
     if fo.status is S.pending:
         fo.status = S.assigned
+        await timeouts.schedule_accept_timeout(session, fo)
     timeline.record(session, order, "fulfilment", actor=ACTOR, message=message, details={"fo": fo.id})
     if OrderStatus(order.status) is OrderStatus.routed:
         await orders.transition(session, order, OrderStatus.released, actor=ACTOR, message=message)

@@ -34,6 +34,7 @@ from app.errors import NotFound, UserError
 from app.fulfillment import service as fulfillment
 from app.fulfillment.connectors import RELEASE_EVENT
 from app.fulfillment.models import ConnectorDelivery, FulfillmentOrder, FulfillmentStatus
+from app.fulfillment.timeouts import STORE_ACCEPT_TIMEOUT
 from app.inventory.models import Reservation, ReservationStatus
 from app.orders import service as orders
 from app.orders import states, timeline
@@ -57,7 +58,7 @@ ROUTABLE = frozenset(
         OrderStatus.partially_shipped,
     }
 )
-STORE_ACCEPT = timedelta(minutes=15)  # a store must accept an O2O fulfilment order within this
+STORE_ACCEPT = STORE_ACCEPT_TIMEOUT  # a store must accept a fulfilment order within this (timeouts.py)
 ROUNDS = 3  # decide + allocate attempts when other orders take the chosen stock meanwhile
 RETRY_AFTER = timedelta(minutes=1)
 
