@@ -30,7 +30,7 @@ both alike (each side warmed up first):
   presale lines apart and honours the VIP lane, which greedy ignores).
 
 Pure CPU: no database or Redis is involved (the engine does no I/O). The end-to-end measurement (order
-ingest → routed through the worker) belongs beside this one and is added with the worker job.
+reserved → routed and released through the real worker) is ``bench/route_flow.py``.
 
 Output: human-readable lines, then exactly one final line of ``key=value`` pairs.
 """
