@@ -570,6 +570,45 @@ async def test_concurrent_orders_of_a_new_customer_make_one_customer(tenant_a):
     assert not ids and total == 1 and customer.order_count == 6
 
 
+async def test_a_new_customer_that_lost_the_race_joins_the_winner_whatever_the_ids(tenant_a, monkeypatch):
+    """Order B makes its customer first (the lower id) but order A claims the shared phone first and
+    commits: B's customer must go, and B join A's, although A's id is the higher one."""
+    from app.channels.normalized import Address, Buyer
+    from app.customers import service as customers
+
+    ref = await tenant_ref(tenant_a.slug)
+    phone = "1380000" + str(secrets.randbelow(9000) + 1000)
+    created, go_on = asyncio.Event(), asyncio.Event()
+    attach = customers._attach
+
+    async def paused_attach(session, customer_id, hashes):
+        if any(k == "buyer" and session.info.get("paused") for k, _ in hashes):
+            created.set()
+            await go_on.wait()
+        await attach(session, customer_id, hashes)
+
+    monkeypatch.setattr(customers, "_attach", paused_attach)
+    address = Address(name="王五", phone=phone, country="CN", city="上海市", street="世纪大道 1 号")
+
+    async def order_b() -> int:
+        async with tenant_session(ref) as session:
+            session.info["paused"] = True
+            buyer = Buyer(platform_buyer_id="b-late", phone=phone)
+            return (await customers.resolve_customer(session, ref.id, buyer, address, "web")).id
+
+    late = asyncio.create_task(order_b())
+    await created.wait()  # B's customer exists (lower id); its identities are not written yet
+    async with tenant_session(ref) as session:
+        first = await customers.resolve_customer(
+            session, ref.id, Buyer(platform_buyer_id="a", phone=phone), address, "web"
+        )
+    go_on.set()
+    assert await late == first.id
+    async with tenant_session(ref) as session:
+        assert await session.scalar(select(func.count()).select_from(Customer)) == 1
+        assert (await session.get(Customer, first.id)).order_count == 2
+
+
 async def test_amounts_are_kept_exact(tenant_a):
     ref = await tenant_ref(tenant_a.slug)
     channel = await make_channel(ref, "web")

@@ -91,10 +91,11 @@ async def resolve_customer(
         customer_id = created.id
     await _attach(session, customer_id, [h for h in hashes if h not in owners])
     if created is not None and hashes:
-        # A concurrent order may have claimed some of our identities first: the oldest customer wins.
-        owners = await _owners(session, hashes)
-        winner = min(owners.values())
-        if winner != customer_id:
+        # A concurrent order may have claimed some of our identities first: then its customer (the
+        # oldest, if several) is this buyer, and the one we just made goes. Whatever our own id is.
+        others = {owner for owner in (await _owners(session, hashes)).values() if owner != customer_id}
+        if others:
+            winner = min(others)
             await session.execute(
                 update(CustomerIdentity)
                 .where(CustomerIdentity.customer_id == customer_id)

@@ -270,7 +270,7 @@ async def replay(
         )
     door, _, ident = msg.source.partition(":")
     if door == "csv" and ident.isdigit():
-        from app.orders.csv_import import replay_csv
+        from app.orders.csv_import import replay_csv  # csv_import builds on this module
 
         return await replay_csv(db, ref, int(ident), msg, actor=actor)
     if door == "fulfilment" and ident.isdigit():
