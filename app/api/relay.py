@@ -73,13 +73,17 @@ async def paginate(
         query = query.where(key_column < key if newest_first else key_column > key)
     query = query.order_by(key_column.desc() if newest_first else key_column.asc()).limit(limit + 1)
     rows = list((await session.scalars(query)).all())
-    has_next = len(rows) > limit
-    rows = rows[:limit]
-    edges = [relay.Edge(node=to_node(row), cursor=encode_cursor(_key(row, key_column))) for row in rows]
+    return connection(rows, limit, after, lambda row: (to_node(row), encode_cursor(_key(row, key_column))))
+
+
+def connection(rows: list[Any], limit: int, after: str | None, edge) -> relay.Connection[Any]:
+    """A page from ``limit + 1`` fetched rows (the extra one only says there is a next page);
+    ``edge(row)`` gives the row's (node, cursor)."""
+    edges = [relay.Edge(node=node, cursor=cursor) for node, cursor in map(edge, rows[:limit])]
     return relay.Connection(
         edges=edges,
         page_info=relay.PageInfo(
-            has_next_page=has_next,
+            has_next_page=len(rows) > limit,
             has_previous_page=after is not None,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,

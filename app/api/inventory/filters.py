@@ -9,6 +9,7 @@ import strawberry
 from sqlalchemy import Select, false, select
 from strawberry.types import Info
 
+from app.api.filters import contains, text_is
 from app.api.inventory.ids import row_id
 from app.api.inventory.types import (
     LocationKindEnum,
@@ -16,10 +17,8 @@ from app.api.inventory.types import (
     MovementKindEnum,
     ReservationStatusEnum,
 )
-from app.errors import UserError
 from app.inventory.models import AllocationPool, Location, Reservation, StockLevel, StockMovement
 
-MAX_SEARCH = 100
 NOTHING = -1
 
 
@@ -68,20 +67,6 @@ def by_id(info: Info, query: Select, column, gid, type_name: str) -> Select:
     return query.where(column == (row_id(info, gid, type_name) or NOTHING))
 
 
-def text_is(query: Select, column, value: str | None) -> Select:
-    """Equality on a text column; text PostgreSQL cannot hold (NUL) matches nothing instead of failing."""
-    if value is None:
-        return query
-    return query.where(false() if "\x00" in value else column == value)
-
-
-def _contains(text: str) -> str:
-    if len(text) > MAX_SEARCH:
-        raise UserError("INVALID_SEARCH", f"search must be at most {MAX_SEARCH} characters", "search")
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def locations_query(f: LocationFilter) -> Select:
     query = select(Location)
     if f.status is not None:
@@ -91,7 +76,7 @@ def locations_query(f: LocationFilter) -> Select:
     if f.tag:
         query = query.where(false() if "\x00" in f.tag else Location.tags.contains([f.tag]))
     if f.search and f.search.strip():
-        pattern = _contains(f.search.strip().replace("\x00", ""))
+        pattern = contains(f.search)
         query = query.where(
             Location.code.ilike(pattern) | Location.name.ilike(pattern) | Location.city.ilike(pattern)
         )

@@ -39,7 +39,7 @@ from app.api.inventory.types import (
     StockPublicationNode,
 )
 from app.api.permissions import requires
-from app.api.relay import DEFAULT_PAGE, MAX_PAGE, paginate
+from app.api.relay import DEFAULT_PAGE, MAX_PAGE, connection, paginate
 from app.catalog import service as catalog
 from app.catalog.models import STOCKED_KINDS, Material, Product
 from app.errors import UserError
@@ -84,19 +84,11 @@ async def paginate_levels(
         query = query.where(key > tuple_(*_level_after(after)))
     query = query.order_by(StockLevel.location_id, StockLevel.material_id).limit(limit + 1)
     rows = list((await session.scalars(query)).all())
-    edges = [
-        relay.Edge(node=StockLevelNode.from_row(r), cursor=_level_cursor(r.location_id, r.material_id))
-        for r in rows[:limit]
-    ]
-    return relay.Connection(
-        edges=edges,
-        page_info=relay.PageInfo(
-            has_next_page=len(rows) > limit,
-            has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
-    )
+
+    def edge(r):
+        return StockLevelNode.from_row(r), _level_cursor(r.location_id, r.material_id)
+
+    return connection(rows, limit, after, edge)
 
 
 def _row_ids(info: Info, gids: list[strawberry.ID], type_name: str, field: str) -> list[int | None]:

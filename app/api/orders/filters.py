@@ -19,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 from strawberry.types import Info
 
+from app.api.filters import contains, text_is
 from app.api.orders.types import OrderNode, OrderStatusEnum
-from app.api.relay import DEFAULT_PAGE, MAX_PAGE, decode_tenant_node_id
+from app.api.relay import DEFAULT_PAGE, MAX_PAGE, connection, decode_tenant_node_id
 from app.errors import UserError
 from app.orders.models import Order, OrderStatus
 
-MAX_SEARCH = 100
 MAX_IN_LIST = 100
 
 
@@ -62,23 +62,10 @@ class OrderFilter:
     on_hold: bool | None = None
 
 
-def _text_is(query: Select, column, value: str | None) -> Select:
-    if value is None:
-        return query
-    return query.where(false() if "\x00" in value else column == value)
-
-
-def _contains(text: str) -> str:
-    if len(text) > MAX_SEARCH:
-        raise UserError("INVALID_SEARCH", f"search must be at most {MAX_SEARCH} characters", "search")
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def orders_query(info: Info, f: OrderFilter) -> Select:
     query = select(Order)
-    query = _text_is(query, Order.number, f.number)
-    query = _text_is(query, Order.external_id, f.external_id)
+    query = text_is(query, Order.number, f.number)
+    query = text_is(query, Order.external_id, f.external_id)
     if f.customer_id is not None:
         customer = decode_tenant_node_id(info, f.customer_id, "Customer")
         query = query.where(false() if customer is None else Order.customer_id == customer)
@@ -94,7 +81,7 @@ def orders_query(info: Info, f: OrderFilter) -> Select:
     if f.placed_to is not None:
         query = query.where(Order.placed_at < f.placed_to)
     if f.search and f.search.strip():
-        pattern = _contains(f.search.strip().replace("\x00", ""))
+        pattern = contains(f.search)
         query = query.where(Order.search_text.ilike(pattern))
     if f.on_hold is not None:
         held = Order.status == OrderStatus.on_hold
@@ -153,13 +140,4 @@ async def paginate_orders(
         query = query.where(key < tuple_(value, row) if descending else key > tuple_(value, row))
     order_by = (column.desc(), Order.id.desc()) if descending else (column.asc(), Order.id.asc())
     rows = list((await session.scalars(query.order_by(*order_by).limit(limit + 1))).all())
-    edges = [relay.Edge(node=OrderNode.from_row(r), cursor=_encode(sort, r)) for r in rows[:limit]]
-    return relay.Connection(
-        edges=edges,
-        page_info=relay.PageInfo(
-            has_next_page=len(rows) > limit,
-            has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
-    )
+    return connection(rows, limit, after, lambda r: (OrderNode.from_row(r), _encode(sort, r)))

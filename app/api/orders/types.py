@@ -19,7 +19,7 @@ from app.api.catalog import MaterialNode, ProductNode
 from app.api.channels import ChannelNode
 from app.api.orders.common import READ_SCOPE
 from app.api.orders.loaders import order_loaders
-from app.api.relay import MAX_PAGE, TenantScopedNode, decode_cursor, encode_cursor, load_nodes
+from app.api.relay import MAX_PAGE, TenantScopedNode, connection, decode_cursor, encode_cursor, load_nodes
 from app.customers.models import Customer
 from app.errors import UserError
 from app.orders.models import Order, OrderEvent, OrderHold, OrderLine, OrderStatus
@@ -274,18 +274,7 @@ class OrderNode(TenantScopedNode):
         limit = EVENTS_PAGE if first is None else first
         after_id = decode_cursor(after) if after else 0
         rows = await order_loaders(info).event_page.load((self.id, after_id, limit + 1))
-        edges = [
-            relay.Edge(node=OrderEventNode.from_row(r), cursor=encode_cursor(r.id)) for r in rows[:limit]
-        ]
-        return relay.Connection(
-            edges=edges,
-            page_info=relay.PageInfo(
-                has_next_page=len(rows) > limit,
-                has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-        )
+        return connection(rows, limit, after, lambda r: (OrderEventNode.from_row(r), encode_cursor(r.id)))
 
     @classmethod
     def from_row(cls, row: Order) -> OrderNode:
