@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import MetaData
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -199,6 +200,17 @@ def init_db(
         options["pool_size"] = pool_size
     _db = Database(url, **options)
     return _db
+
+
+# Deadlock, serialization failure, unique violation (a concurrent twin won the race): worth running again.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "23505"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a database error that a retry of the same work may not meet again."""
+    orig = getattr(exc, "orig", None)
+    codes = {getattr(orig, "sqlstate", None), getattr(getattr(orig, "__cause__", None), "sqlstate", None)}
+    return isinstance(exc, DBAPIError) and bool(codes & TRANSIENT_SQLSTATES)
 
 
 def session_tenant(session: AsyncSession) -> TenantRef:

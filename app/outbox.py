@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.config import get_settings
-from app.db import ControlBase, Database
+from app.db import ControlBase, Database, TenantRef, get_db
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,16 @@ async def enqueue(
     session.add(msg)
     await session.flush()
     return msg
+
+
+async def job_tenant(tenant_id: int) -> TenantRef | None:
+    """The tenant a job runs for (an outbox row carries only its id), looked up fresh in the control
+    plane; None once the tenant is gone."""
+    from tenants.models import Tenant  # the control plane's table; tenants imports this module
+
+    async with get_db().control_session() as session:
+        tenant = await session.get(Tenant, tenant_id)
+        return TenantRef(tenant.id, tenant.schema_name) if tenant is not None else None
 
 
 def job_id(outbox_id: int) -> str:

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import signing
-from app.db import Database, TenantRef
+from app.db import Database, TenantRef, is_transient
 from app.errors import UserError
 from app.fulfillment import callbacks, connectors
 from app.fulfillment.models import LocationConnector
 from app.inbox import InboxStatus, mark
 from app.inbox import store as inbox_store
-from app.routing.jobs import transient
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ async def process(db: Database, ref: TenantRef, location_id: int, inbox_id: int,
             error, code = exc.message, 404 if exc.code == "NOT_FOUND" else 422
             break
         except Exception as exc:
-            if attempt < 2 and transient(exc):
+            if attempt < 2 and is_transient(exc):
                 continue
             log.exception("fulfilment callback (inbox %s) failed", inbox_id)
             error = f"internal error: {type(exc).__name__}: {exc}"[:2000]

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels.adapters import UnknownPlatformError, get_adapter
@@ -29,7 +28,7 @@ from app.channels.adapters.base import header
 from app.channels.adapters.generic import CANCEL_FORMAT, ORDER_FORMAT, REFUND_FORMAT, GenericAdapter
 from app.channels.models import Channel
 from app.channels.normalized import AdapterError
-from app.db import Database, TenantRef
+from app.db import Database, TenantRef, is_transient
 from app.errors import NotFound, UserError
 from app.fulfillment import inbound
 from app.inbox import InboxMessage, InboxStatus, mark
@@ -51,7 +50,6 @@ _SHOPIFY_TOPICS = {
     "orders/partially_fulfilled": "order",
     "refunds/create": "refund",
 }
-_RETRYABLE = {"23505", "40001", "40P01"}  # unique violation (a concurrent twin won), serialization, deadlock
 INTERNAL = "internal error while processing; the payload is stored and can be replayed"
 
 
@@ -170,12 +168,6 @@ async def _process(
     )
 
 
-def _retryable(exc: BaseException) -> bool:
-    orig = getattr(exc, "orig", None)
-    codes = {getattr(orig, "sqlstate", None), getattr(getattr(orig, "__cause__", None), "sqlstate", None)}
-    return isinstance(exc, DBAPIError) and bool(codes & _RETRYABLE)
-
-
 def failure_messages(exc: BaseException, inbox_id: int | None) -> tuple[str, str]:
     """(error to store in the inbox, error to show the sender)."""
     if isinstance(exc, AdapterError | UnknownPlatformError):
@@ -202,7 +194,7 @@ async def run_stored(
                 await mark(session, inbox_id, InboxStatus.processed, result.note)
                 return result
         except Exception as exc:
-            if attempt < 2 and _retryable(exc):
+            if attempt < 2 and is_transient(exc):
                 continue
             stored, shown = failure_messages(exc, inbox_id)
             break
@@ -371,7 +363,7 @@ async def in_savepoint(
                 result = await work(channel)
             return result, result.note
         except Exception as exc:
-            if attempt == 0 and _retryable(exc):
+            if attempt == 0 and is_transient(exc):
                 continue
             stored, shown = failure_messages(exc, inbox_id)
             return DoorResult(inbox_id, InboxStatus.failed.value, error=shown), stored

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from app.db import TenantRef, get_db
+from app.db import get_db
 from app.orders import service
+from app.outbox import job_tenant
 
 log = logging.getLogger(__name__)
-
-
-async def _tenant(tenant_id: int) -> TenantRef | None:
-    """The tenant's schema from the control plane (the outbox row carries only the tenant id)."""
-    from tenants.models import Tenant  # control plane; imported here to keep module import light
-
-    async with get_db().control_session() as session:
-        tenant = await session.get(Tenant, tenant_id)
-        return TenantRef(tenant.id, tenant.schema_name) if tenant is not None else None
 
 
 async def run_order_automation(
@@ -24,7 +16,7 @@ async def run_order_automation(
 ) -> str:
     """Apply one scheduled automation. Idempotent: once applied, the order has moved on, and a second
     run finds it no longer in the status entry that scheduled it."""
-    tenant = await _tenant(tenant_id)
+    tenant = await job_tenant(tenant_id)
     if tenant is None:
         return "no_tenant"
     async with get_db().tenant_session(tenant) as session:
