@@ -66,14 +66,22 @@ async def store(
     return msg
 
 
-async def mark(session: AsyncSession, inbox_id: int, status: InboxStatus, error: str | None = None) -> None:
-    await session.execute(
-        update(InboxMessage)
-        .where(InboxMessage.id == inbox_id)
-        .values(
-            status=status,
-            error=error,
-            attempts=InboxMessage.attempts + 1,
-            processed_at=func.now() if status is InboxStatus.processed else None,
+async def mark_many(
+    session: AsyncSession, inbox_ids: list[int], status: InboxStatus, error: str | None = None
+) -> None:
+    """Record an attempt's outcome on inbox rows (one, or a whole set-based ingest's)."""
+    if inbox_ids:
+        await session.execute(
+            update(InboxMessage)
+            .where(InboxMessage.id.in_(inbox_ids))
+            .values(
+                status=status,
+                error=error,
+                attempts=InboxMessage.attempts + 1,
+                processed_at=func.now() if status is InboxStatus.processed else None,
+            )
         )
-    )
+
+
+async def mark(session: AsyncSession, inbox_id: int, status: InboxStatus, error: str | None = None) -> None:
+    await mark_many(session, [inbox_id], status, error)

@@ -10,13 +10,14 @@ new identities join it; existing customers are never merged behind the operator'
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import String, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels.normalized import Address, Buyer
 from app.customers import identity
 from app.customers.models import Customer, CustomerIdentity
+from app.inventory import arrays
 
 
 def identity_values(buyer: Buyer, address: Address, platform: str) -> list[tuple[str, str]]:
@@ -44,10 +45,14 @@ def identity_hashes(tenant_id: int, buyer: Buyer, address: Address, platform: st
     )
 
 
-async def _owners(session: AsyncSession, hashes: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+async def identity_owners(session: AsyncSession, hashes: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The customer each known (kind, value_hash) identity belongs to."""
+    if not hashes:
+        return {}
+    wanted = arrays.table("h", kind=([k for k, _ in hashes], String), value=([v for _, v in hashes], String))
     rows = await session.execute(
         select(CustomerIdentity.kind, CustomerIdentity.value_hash, CustomerIdentity.customer_id).where(
-            tuple_(CustomerIdentity.kind, CustomerIdentity.value_hash).in_(hashes)
+            CustomerIdentity.kind == wanted.c.kind, CustomerIdentity.value_hash == wanted.c.value
         )
     )
     return {(kind, value_hash): customer_id for kind, value_hash, customer_id in rows}
@@ -73,13 +78,13 @@ async def resolve_customer(
 ) -> Customer:
     """The customer this buyer is (created when no identity is known), with the order counted."""
     hashes = identity_hashes(tenant_id, buyer, address, platform)
-    owners = await _owners(session, hashes) if hashes else {}
+    owners = await identity_owners(session, hashes)
     created: Customer | None = None  # only visible to this transaction until it commits
     if owners:
         customer_id = min(owners.values())
     else:
         created = Customer(
-            name=_display_name(buyer, address),
+            name=display_name(buyer, address),
             phone_masked=identity.mask_phone(buyer.phone or address.phone),
             email_masked=identity.mask_email(buyer.email),
             tags=[],
@@ -93,7 +98,9 @@ async def resolve_customer(
     if created is not None and hashes:
         # A concurrent order may have claimed some of our identities first: then its customer (the
         # oldest, if several) is this buyer, and the one we just made goes. Whatever our own id is.
-        others = {owner for owner in (await _owners(session, hashes)).values() if owner != customer_id}
+        others = {
+            owner for owner in (await identity_owners(session, hashes)).values() if owner != customer_id
+        }
         if others:
             winner = min(others)
             await session.execute(
@@ -115,10 +122,10 @@ async def resolve_customer(
     if customer.email_masked is None:
         customer.email_masked = identity.mask_email(buyer.email)
     if not customer.name:
-        customer.name = _display_name(buyer, address)
+        customer.name = display_name(buyer, address)
     await session.flush()
     return customer
 
 
-def _display_name(buyer: Buyer, address: Address) -> str:
+def display_name(buyer: Buyer, address: Address) -> str:
     return (buyer.name or address.name or buyer.nick or "")[:200]

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import BigInteger, Integer, bindparam, func
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import TypeEngine
 
 
 def ids(values: Iterable[int]):
@@ -25,3 +26,9 @@ def ints(values: Iterable[int]):
 def id_table(values: Iterable[int], name: str = "ids"):
     """``unnest(<bigint[]>) AS name(id)``: a list of ids to join on."""
     return func.unnest(ids(values)).table_valued("id").render_derived(name=name)
+
+
+def table(alias: str, /, **columns: tuple[Iterable, TypeEngine]):
+    """``unnest(<array>, <array>, …) AS name(col, …)``: parallel lists as rows to join on."""
+    params = [bindparam(None, list(values), type_=ARRAY(type_)) for values, type_ in columns.values()]
+    return func.unnest(*params).table_valued(*columns).render_derived(name=alias)

@@ -33,12 +33,12 @@ class Ctx:
     tenant_id: int
 
 
-def _buyer(order: Order) -> Buyer:
+def buyer_of(order: Order) -> Buyer:
     b = order.buyer or {}
     return Buyer(b.get("platform_buyer_id"), b.get("name"), b.get("phone"), b.get("email"), b.get("nick"))
 
 
-def _address(order: Order) -> Address:
+def address_of(order: Order) -> Address:
     return Address(**{k: (order.address or {}).get(k) for k in Address.__slots__})
 
 
@@ -58,14 +58,7 @@ async def blacklist(ctx: Ctx, params: dict[str, Any]) -> str | None:
         if customer is not None and customer.blacklisted:
             return "the customer is blacklisted"
     channel = await ctx.session.get(Channel, order.channel_id)
-    buyer, address = _buyer(order), _address(order)
-    values = set(identity_values(buyer, address, channel.platform if channel else ""))
-    recipient_phone = identity.normalise_phone(address.phone, address.country)
-    if recipient_phone:
-        values.add(("phone", recipient_phone))
-    if address_value(order.address or {}):
-        values.add(("address", address_value(order.address or {})))
-    hashes = [(k, identity.tenant_hash(ctx.tenant_id, k, v)) for k, v in values]
+    hashes = list(blacklist_hashes(order, channel.platform if channel else "", ctx.tenant_id))
     rows = (
         await ctx.session.execute(
             select(BlacklistEntry.kind, BlacklistEntry.value_hash, BlacklistEntry.reason).where(
@@ -76,6 +69,19 @@ async def blacklist(ctx: Ctx, params: dict[str, Any]) -> str | None:
     if not rows:
         return None
     return "; ".join(f"{kind} is blacklisted" + (f": {reason}" if reason else "") for kind, _, reason in rows)
+
+
+def blacklist_hashes(order: Order, platform: str, tenant_id: int) -> set[tuple[str, str]]:
+    """The (kind, value_hash) pairs a blacklist entry could match for ``order``: the buyer's identities,
+    the recipient's phone and the address."""
+    buyer, address = buyer_of(order), address_of(order)
+    values = set(identity_values(buyer, address, platform))
+    recipient_phone = identity.normalise_phone(address.phone, address.country)
+    if recipient_phone:
+        values.add(("phone", recipient_phone))
+    if address_value(order.address or {}):
+        values.add(("address", address_value(order.address or {})))
+    return {(k, identity.tenant_hash(tenant_id, k, v)) for k, v in values}
 
 
 async def address_incomplete(ctx: Ctx, params: dict[str, Any]) -> str | None:

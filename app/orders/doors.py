@@ -14,6 +14,7 @@ They raise ``UserError`` only for the caller's own mistakes (unknown channel, to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -27,18 +28,20 @@ from app.channels.adapters._payload import decode
 from app.channels.adapters.base import header
 from app.channels.adapters.generic import CANCEL_FORMAT, ORDER_FORMAT, REFUND_FORMAT, GenericAdapter
 from app.channels.models import Channel
-from app.channels.normalized import AdapterError
+from app.channels.normalized import AdapterError, NormalizedOrder
 from app.db import Database, TenantRef, is_transient
 from app.errors import NotFound, UserError
 from app.fulfillment import inbound
-from app.inbox import InboxMessage, InboxStatus, mark
+from app.inbox import InboxMessage, InboxStatus, mark, mark_many
 from app.inbox import store as inbox_store
+from app.orders.batch import ingest_batch
 from app.orders.ingest import ingest, ingest_cancel
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 5 * 1024 * 1024  # one payload (webhook body, bulk item); bigger ones are refused, not stored
 MAX_BATCH = 1000  # payloads per ingest_many call
+FAST_CHUNK = 200  # orders per set-based transaction (orders.batch)
 KINDS = ("order", "cancel", "refund")
 EVENT_HEADER = "x-oms-event"  # order | cancel | refund, for platforms whose payload does not say
 _FORMATS = {ORDER_FORMAT: "order", CANCEL_FORMAT: "cancel", REFUND_FORMAT: "refund"}
@@ -239,7 +242,63 @@ async def receive_channel_payload(
             tenant_id=channel_ref.tenant.id,
         )
         inbox_id, stored_headers = msg.id, dict(msg.headers)
-    return await run_stored(db, channel_ref, inbox_id, body, stored_headers, actor)
+    return await _together.submit(db, channel_ref, inbox_id, body, stored_headers, actor)
+
+
+class _Together:
+    """Payloads of one channel stored while an ingest of that channel runs are ingested together
+    next (``ingest_fast``, then one by one for what it leaves): on a busy channel each webhook costs a
+    share of one batch instead of a transaction of its own. A lone payload goes at once (a batch of
+    one), so nothing waits on a timer. Per event loop, tenant and channel; the caller's request waits
+    for its own result, which is the same ``run_stored`` would give."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[tuple, list[tuple[int, bytes, dict[str, str], asyncio.Future]]] = {}
+        self.draining: set[asyncio.Task] = set()
+
+    async def submit(
+        self, db: Database, ref: ChannelRef, inbox_id: int, body: bytes, headers: dict[str, str], actor: str
+    ) -> DoorResult:
+        loop = asyncio.get_running_loop()
+        key = (id(loop), ref.tenant.id, ref.channel_id, actor)
+        future = loop.create_future()
+        queue = self.waiting.get(key)
+        self.waiting.setdefault(key, []).append((inbox_id, body, headers, future))
+        if queue is None:  # nobody is draining this channel: this request does
+            task = loop.create_task(self._drain(db, ref, key, actor))
+            self.draining.add(task)
+            task.add_done_callback(self.draining.discard)
+        return await future
+
+    async def _drain(self, db: Database, ref: ChannelRef, key: tuple, actor: str) -> None:
+        try:
+            while self.waiting.get(key):
+                batch, self.waiting[key] = self.waiting[key][:FAST_CHUNK], self.waiting[key][FAST_CHUNK:]
+                await self._run(db, ref, batch, actor)
+        finally:
+            for *_, future in self.waiting.pop(key, []):
+                if not future.done():  # only if _run itself failed: never leave a request hanging
+                    future.set_exception(RuntimeError("ingest stopped"))
+
+    async def _run(self, db: Database, ref: ChannelRef, batch: list, actor: str) -> None:
+        fast: dict[int, DoorResult] = {}
+        try:
+            stored = [(inbox_id, body, headers) for inbox_id, body, headers, _ in batch]
+            fast = await ingest_fast(db, ref.tenant, ref.channel_id, stored, actor)
+        except Exception:
+            log.exception("set-based ingest failed; taking the payloads one by one")
+        for k, (inbox_id, body, headers, future) in enumerate(batch):
+            try:
+                result = fast.get(k) or await run_stored(db, ref, inbox_id, body, headers, actor)
+            except Exception as exc:  # run_stored does not raise for payload problems
+                if not future.done():
+                    future.set_exception(exc)
+                continue
+            if not future.done():  # a request that went away cancelled its future; the work is done
+                future.set_result(result)
+
+
+_together = _Together()
 
 
 async def replay(
@@ -309,10 +368,66 @@ async def ingest_many(
     async with db.control_session() as session:
         statement = insert(InboxMessage).returning(InboxMessage.id, sort_by_parameter_order=True)
         ids = list((await session.scalars(statement, rows)).all())
+    fast = await ingest_fast(
+        db, ref, channel_id, [(i, b, headers) for i, b in zip(ids, bodies, strict=True)], actor
+    )
     return [
-        await _ingest_stored(db, ref, channel_id, i, b, headers, actor)
-        for i, b in zip(ids, bodies, strict=True)
+        fast.get(k) or await _ingest_stored(db, ref, channel_id, i, b, headers, actor)
+        for k, (i, b) in enumerate(zip(ids, bodies, strict=True))
     ]
+
+
+async def ingest_fast(
+    db: Database,
+    ref: TenantRef,
+    channel_id: int,
+    stored: list[tuple[int, bytes, Mapping[str, str]]],
+    actor: str,
+) -> dict[int, DoorResult]:
+    """The plain new orders among stored payloads ``(inbox id, body, headers)``, created set-based
+    (``orders.batch``) a chunk per transaction, their inbox rows marked in it. Returns their results by
+    position; the caller takes the rest one by one (a payload that does not parse fails there)."""
+    out: dict[int, DoorResult] = {}
+    for start in range(0, len(stored), FAST_CHUNK):
+        chunk = stored[start : start + FAST_CHUNK]
+        try:
+            async with db.tenant_session(ref) as session:
+                channel = await session.get(Channel, channel_id)
+                if channel is None or not channel.active:
+                    return out
+                parsed = [
+                    (k, _plain_order(channel, body, headers)) for k, (_, body, headers) in enumerate(chunk)
+                ]
+                items = [(norm, chunk[k][0]) for k, norm in parsed if norm is not None]
+                at = [start + k for k, norm in parsed if norm is not None]
+                results, _ = await ingest_batch(session, channel, items, actor=actor)
+                await mark_many(session, [items[j][1] for j in results], InboxStatus.processed)
+        except Exception:
+            log.exception("set-based ingest of %s payloads failed; taking them one by one", len(chunk))
+            continue
+        for j, r in results.items():
+            out[at[j]] = DoorResult(
+                items[j][1],
+                InboxStatus.processed.value,
+                r.outcome,
+                r.order_id,
+                r.number,
+                r.status,
+                kind="order",
+            )
+    return out
+
+
+def _plain_order(channel: Channel, body: bytes, headers: Mapping[str, str]) -> NormalizedOrder | None:
+    """The order a payload carries, or None for anything else (cancel, refund, a parse error)."""
+    try:
+        adapter = get_adapter(channel.platform)
+        raw: bytes | Mapping[str, Any] = decode(body) if isinstance(adapter, GenericAdapter) else body
+        if detect_kind(channel, raw, headers) != "order":
+            return None
+        return adapter.parse_order(raw)
+    except Exception:  # the one-order path stores the error with the inbox row
+        return None
 
 
 async def _ingest_stored(

@@ -54,7 +54,7 @@ def _result(order: Order, outcome: str) -> IngestResult:
     return IngestResult(order.id, order.number, outcome, OrderStatus(order.status).value)
 
 
-def _fields(channel: Channel, order: NormalizedOrder) -> dict[str, Any]:
+def order_fields(channel: Channel, order: NormalizedOrder) -> dict[str, Any]:
     """The order columns a payload sets (everything but identity, customer and status)."""
     buyer = {
         k: getattr(order.buyer, k)
@@ -124,7 +124,7 @@ async def ingest(
             fingerprint="",
             inbox_id=inbox_id,
             version=1,
-            **_fields(channel, order),
+            **order_fields(channel, order),
         )
         .on_conflict_do_nothing(index_elements=["channel_id", "external_id"])
         .returning(Order.id)
@@ -216,7 +216,7 @@ async def _update(
     editable = order.status in states.BEFORE_RELEASE
     changed: dict[str, Any] = {}
     ignored: list[str] = []
-    for key, value in _fields(channel, norm).items():
+    for key, value in order_fields(channel, norm).items():
         before = getattr(order, key)
         if before == value:
             continue

@@ -57,6 +57,25 @@ async def resolve(session: AsyncSession, channel_id: int, keys: set[Key]) -> dic
     return found
 
 
+def line_values(order_id: int, line: NormalizedLine, product: Product | None) -> dict[str, Any]:
+    """An ``order_lines`` row for a channel line and the product it resolved to (None: unresolved)."""
+    return {
+        "order_id": order_id,
+        "external_line_id": line.external_line_id,
+        "external_item_id": line.external_item_id,
+        "external_sku_id": line.external_sku_id,
+        "title": line.title[:300],
+        "product_id": product.id if product else None,
+        "kind": ProductKind(product.kind).value if product else None,
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+        "discount": line.discount,
+        "total": line.total,
+        "is_gift": line.is_gift or bool(product and product.kind is ProductKind.gift),
+        "presale": bool(product and product.presale),
+    }
+
+
 async def write_lines(
     session: AsyncSession, channel: Channel, order: Order, lines: tuple[NormalizedLine, ...]
 ) -> None:
@@ -64,26 +83,7 @@ async def write_lines(
     products = await resolve(session, channel.id, {_key(x) for x in lines})
     ids = sorted({p.id for p in products.values() if p is not None})
     exploded = await catalog.explode(session, ids) if ids else {}
-    rows: list[OrderLine] = []
-    for line in lines:
-        product = products[_key(line)]
-        rows.append(
-            OrderLine(
-                order_id=order.id,
-                external_line_id=line.external_line_id,
-                external_item_id=line.external_item_id,
-                external_sku_id=line.external_sku_id,
-                title=line.title[:300],
-                product_id=product.id if product else None,
-                kind=ProductKind(product.kind).value if product else None,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                discount=line.discount,
-                total=line.total,
-                is_gift=line.is_gift or bool(product and product.kind is ProductKind.gift),
-                presale=bool(product and product.presale),
-            )
-        )
+    rows = [OrderLine(**line_values(order.id, line, products[_key(line)])) for line in lines]
     session.add_all(rows)
     await session.flush()
     session.add_all(
