@@ -102,8 +102,12 @@ async def seed(db, tenant, rng: random.Random, cities) -> tuple[int, list[str]]:
     from app.channels import service as channels
     from app.inventory import service as inventory
     from app.inventory.models import LocationKind
+    from app.routing.policies import get_policy
 
     async with db.tenant_session(tenant) as session:
+        # The tenant's routing policy row exists, as it does for a live tenant: otherwise the first
+        # wave of route_order jobs all insert it at once and wait for the first one's whole transaction.
+        await get_policy(session)
         channel = await channels.create_channel(
             session, {"code": "flow-web", "name": "Flow web", "platform": "web"}
         )
