@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from sqlalchemy import select
 
 from app.db import control_session
 from app.fulfillment.models import FulfillmentStatus
 from app.inbox import InboxMessage
 from tests.factories import tenant_ref
-from tests.test_routing_service import (
+from tests.routing_support import (
     CHENGDU,
     ERRORS,
     ORDER_ROUTING,
     SIMULATE,
-    ConnectorServer,
     callback,
     connect,
     decisions,
@@ -32,14 +30,6 @@ from tests.test_routing_service import (
     sign,
     warehouse,
 )
-
-
-@pytest.fixture
-def connector_server():
-    server = ConnectorServer().start()
-    yield server
-    server.stop()
-
 
 NODE = "query($id: ID!) { node(id: $id) { __typename id } }"
 FULFILMENT = "query($id: ID!) { fulfillmentOrders(orderId: $id) { id status location { id } } }"

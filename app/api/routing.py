@@ -40,6 +40,13 @@ class RoutingPolicyType:
     allow_line_split: bool
     fewest_shipments_first: bool
     shipment_penalty: float
+    carrier_weights: JSON = strawberry.field(description='Carrier choice: {"cost": w, "sla": w}.')
+    merge_window_minutes: int = strawberry.field(
+        description="Orders of one buyer and address placed this close are shipped together (0: off)."
+    )
+    release_delay_minutes: int = strawberry.field(
+        description="Routed orders are handed to locations this much later, giving merges time (0: at once)."
+    )
     updated_by: str
     updated_at: datetime
 
@@ -65,6 +72,8 @@ class RoutingPolicyType:
             allow_line_split=p.allow_line_split,
             fewest_shipments_first=p.fewest_shipments_first,
             shipment_penalty=p.shipment_penalty,
+            carrier_weights=policies.carrier_weights(row),
+            **policies.routing_options(row),
             updated_by=row.updated_by,
             updated_at=row.updated_at,
         )
@@ -82,6 +91,11 @@ class RoutingPolicyInput:
     allow_line_split: bool | None = strawberry.UNSET
     fewest_shipments_first: bool | None = strawberry.UNSET
     shipment_penalty: float | None = strawberry.UNSET
+    carrier_weights: JSON | None = strawberry.field(
+        default=strawberry.UNSET, description='Merged: {"cost": w, "sla": w} (0-1000 each).'
+    )
+    merge_window_minutes: int | None = strawberry.field(default=strawberry.UNSET, description="0-1440.")
+    release_delay_minutes: int | None = strawberry.field(default=strawberry.UNSET, description="0-1440.")
 
 
 def _changes(input: RoutingPolicyInput | None) -> dict[str, Any]:
@@ -116,6 +130,14 @@ class ShipmentType:
     distance_km: float
     cost: float
     lines: list[ShipmentLineType]
+    carrier: str | None = strawberry.field(default=None, description="The carrier chosen for it.")
+    carrier_service: str | None = None
+    carrier_explanation: str | None = strawberry.field(
+        default=None, description="Why that carrier: every carrier considered, its cost, SLA days, score."
+    )
+    carrier_options: JSON | None = strawberry.field(
+        default=None, description="[{carrier, service, cost, sla_days, score, excluded, chosen}]"
+    )
 
 
 @strawberry.type(name="RoutingUnfilledLine")
@@ -186,6 +208,10 @@ class RoutingDecisionNode(TenantScopedNode):
                 lines=[
                     ShipmentLineType(line_id=str(a), material=str(b), quantity=q) for a, b, q in s["lines"]
                 ],
+                carrier=(s.get("carrier") or {}).get("carrier"),
+                carrier_service=(s.get("carrier") or {}).get("service"),
+                carrier_explanation=(s.get("carrier") or {}).get("explanation"),
+                carrier_options=(s.get("carrier") or {}).get("options"),
             )
             for s in self.decision.get("shipments", [])
         ]

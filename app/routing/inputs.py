@@ -25,7 +25,8 @@ from app.fulfillment.models import CLOSED_WITHOUT_SHIPPING, FulfillmentOrder, Fu
 from app.inventory.models import Location, StockLevel
 from app.orders.models import Order, OrderLine, OrderLineMaterial
 from app.routing import geo
-from app.routing.engine import Candidate, LineInput, OrderInput
+from app.routing.engine import Candidate, Decision, LineInput, OrderInput, stored_inputs
+from app.routing.models import RoutingDecision
 
 BUSINESS_TZ = "Asia/Shanghai"  # "today" for a location's load (channels default to it too)
 FULFILMENT_TYPES = ("delivery", "pickup", "same_day")
@@ -230,3 +231,29 @@ async def build(
     codes = {x.material_id: x.material_code for x in lines}
     cands, kinds = await candidates(session, sorted(codes), codes, await rejected_by(session, order.id))
     return Built(order_input, cands, {x.key: x for x in lines}, kinds)
+
+
+def decision_row(
+    order: Order,
+    attempt: int,
+    policy: dict,
+    built: Built,
+    decision: Decision,
+    place: geo.Place,
+    *,
+    job_key: str | None,
+    explanation: str | None = None,
+) -> RoutingDecision:
+    """The stored decision of one routing attempt: inputs (with the located address), outcome, words."""
+    stored = stored_inputs(built.order, built.candidates)
+    stored["place"] = {"lat": place.lat, "lng": place.lng, "matched": place.matched, "name": place.name}
+    return RoutingDecision(
+        order_id=order.id,
+        attempt=attempt,
+        status=decision.status,
+        policy=policy,
+        inputs=stored,
+        decision=decision.to_dict(),
+        explanation=decision.explain() if explanation is None else explanation,
+        job_key=job_key,
+    )

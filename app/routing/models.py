@@ -77,9 +77,10 @@ class RoutingDecision(TenantBase):
 
 
 class Carrier(TenantBase):
-    """A carrier and its services. ``services``: ``{"standard": {"regions": {"East": {"first_kg": 8,
-    "extra_kg": 2}}, "sla_days": 2}}``. Minimal for now: carrier choice uses only the rule-mandated or
-    requested carrier (see ``app.routing.service``)."""
+    """A carrier and its services. ``services``: ``{"standard": {"rates": {"East": {"first_kg": 8,
+    "extra_kg": 2}}, "sla_days": 2}}`` (the full shape, and how one is chosen per shipment:
+    ``app.routing.carriers``). ``sla_days``, ``cold_chain`` and ``cutoff`` apply to services that do not
+    say otherwise."""
 
     __tablename__ = "carriers"
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import UserError
 from app.inventory.models import LocationKind
 from app.orders.models import Order
+from app.routing import carriers
 from app.routing.engine import Decision, compare, simulate
 from app.routing.models import RoutingDecision, RoutingPolicy
 from app.routing.policy import FACTORS, MODES, Policy, Rule
@@ -36,7 +37,16 @@ FIELDS = {
     "allow_line_split": "allowLineSplit",
     "fewest_shipments_first": "fewestShipmentsFirst",
     "shipment_penalty": "shipmentPenalty",
+    "carrier_weights": "carrierWeights",
+    "merge_window_minutes": "mergeWindowMinutes",
+    "release_delay_minutes": "releaseDelayMinutes",
 }
+# Kept in ``options`` too, read by route_order (merging orders, delaying hand-over), not the engine:
+# minutes, 0 = off.
+ROUTING_OPTIONS = {"merge_window_minutes": 30, "release_delay_minutes": 0}
+MAX_OPTION_MINUTES = 24 * 60
+# Kept in ``options`` beside OPTION_KEYS, but read by carrier choice (``carriers``), not the engine.
+CARRIER_WEIGHTS = "carrier_weights"
 MAX_RULES = 50
 MAX_SHIPMENTS = 20
 ENGINE_STATUSES = ("routed", "partial", "unfillable", "needs_split_approval")
@@ -87,6 +97,21 @@ async def active_row(session: AsyncSession, *, lock: bool = False) -> RoutingPol
 
 async def get_policy(session: AsyncSession) -> Policy:
     return policy_from_row(await active_row(session))
+
+
+def carrier_weights(row: RoutingPolicy) -> dict[str, float]:
+    """Weights of cost and SLA days when choosing a carrier (``carriers.DEFAULT_WEIGHTS`` merged)."""
+    return {**carriers.DEFAULT_WEIGHTS, **((row.options or {}).get(CARRIER_WEIGHTS) or {})}
+
+
+def routing_options(row: RoutingPolicy) -> dict[str, int]:
+    """``ROUTING_OPTIONS`` of the row, the defaults for those never set."""
+    stored = row.options or {}
+    return {k: int(stored.get(k, default)) for k, default in ROUTING_OPTIONS.items()}
+
+
+async def current_options(session: AsyncSession) -> dict[str, int]:
+    return routing_options(await active_row(session))
 
 
 def _number(value: Any, field: str, lo: float, hi: float) -> float:
@@ -162,6 +187,12 @@ def apply_changes(current: Policy, changes: Mapping[str, Any]) -> Policy:
             d["store_radius_km"] = _number(value, field, 0.1, 500)
         elif key == "shipment_penalty":
             d["shipment_penalty"] = _number(value, field, 0, 1000)
+        elif key in ROUTING_OPTIONS:  # checked here; saved by update_policy (not an engine field)
+            if isinstance(value, float) and not value.is_integer():
+                raise UserError("INVALID_POLICY", f"{field} must be whole minutes", field)
+            _number(value, field, 0, MAX_OPTION_MINUTES)
+        elif key == CARRIER_WEIGHTS:  # checked here; saved by update_policy (not an engine field)
+            carriers.clean_weights(value, field)
         else:  # allow_line_split, fewest_shipments_first
             if not isinstance(value, bool):
                 raise UserError("INVALID_POLICY", f"{field} must be true or false", field)
@@ -176,8 +207,14 @@ async def update_policy(session: AsyncSession, changes: Mapping[str, Any], *, ac
     """Validate and save; decisions taken from now on use it (each decision keeps its own copy)."""
     row = await active_row(session, lock=True)
     policy = apply_changes(policy_from_row(row), changes)
+    weights = carrier_weights(row)
+    if CARRIER_WEIGHTS in changes:
+        weights.update(carriers.clean_weights(changes[CARRIER_WEIGHTS], FIELDS[CARRIER_WEIGHTS]))
+    options = routing_options(row) | {k: int(v) for k, v in changes.items() if k in ROUTING_OPTIONS}
     for key, value in _values(policy).items():
         setattr(row, key, value)
+    row.options = {**row.options, CARRIER_WEIGHTS: weights}
+    row.options = {**row.options, **options}
     row.updated_by = actor[:200]
     row.updated_at = func.now()
     await session.flush()

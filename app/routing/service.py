@@ -12,9 +12,14 @@ re-route failed) with an event on its timeline saying why:
 * ``unlocated``: the delivery address's city and province are not in the city table (``geo``); an
   operator corrects the address and asks for routing again (``request_routing``).
 * ``partial`` / ``unfillable`` / ``needs_split_approval``: the engine's statuses; nothing is allocated
-  (a partial plan would pin stock for an order that cannot ship whole anyway).
+  (a partial plan would pin stock for an order that cannot ship whole anyway). ``needs_split_approval``
+  also holds the order (``split_approval.py``): releasing that hold approves the split.
+
+Orders of the same buyer and address are routed together when the policy's merge window allows
+(``merge.py``); ``release_delay_minutes`` delays hand-over to give them time to meet.
 * ``awaiting_presale_stock``: part of the order is backordered (presale): it is routed once stock
-  exists for all of it (not automated yet: ``request_routing``).
+  exists for all of it: ``app.orders.waiting`` fills the backorder when stock arrives and enqueues
+  route_order again.
 * ``stock_moved``: other orders took the chosen stock three times in a row: retried in a minute.
 """
 
@@ -39,8 +44,8 @@ from app.inventory.models import Reservation, ReservationStatus
 from app.orders import service as orders
 from app.orders import states, timeline
 from app.orders.models import Order, OrderStatus
-from app.routing import geo, inputs, stock
-from app.routing.engine import Decision, decide, stored_inputs
+from app.routing import carriers, geo, inputs, merge, policies, split_approval, stock
+from app.routing.engine import Decision, decide
 from app.routing.models import RoutingDecision
 from app.routing.policies import get_policy
 from app.routing.stock import allocate_to_location  # noqa: F401  (public API, see stock.py)
@@ -83,6 +88,7 @@ async def request_routing(session: AsyncSession, order_id: int, *, actor: str) -
 async def route_order(
     session: AsyncSession, order_id: int, *, job_key: str | None = None, actor: str = ACTOR
 ) -> RouteOutcome:
+    await merge.lock_buyer(session, order_id)  # before the row: see merge.py (locks)
     order = await session.scalar(
         select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
     )
@@ -114,13 +120,27 @@ async def route_order(
     if place is None:
         return await _unlocated(session, order, attempt, job_key, actor)
     policy = await get_policy(session)
+    approved = await split_approval.approval(session, order.id)
+    if approved is not None:  # a split approved by releasing the split_approval hold: this attempt only
+        approval = split_approval.record(approved, policy)
+        policy = split_approval.lifted(policy)
+    policy_record = policy.to_dict()  # as decided with (limit lifted), and who approved
+    if approved is not None:
+        policy_record[split_approval.RECORD_KEY] = approval
+    merged = await merge.route_with_partners(
+        session, order, place, policy, policy_record, job_key=job_key, actor=actor
+    )
+    if merged is not None:
+        return RouteOutcome("routed", merged.decision_id, merged.fulfillment_order_ids)
     first = not await session.scalar(select(FulfillmentOrder.id).where(FulfillmentOrder.order_id == order.id))
     for _ in range(ROUNDS):
         built = await inputs.build(session, order, lines, place, with_services=first)
         decision = decide(built.order, built.candidates, policy)
         try:
             async with session.begin_nested():
-                row = _decision_row(order, attempt, policy.to_dict(), built, decision, job_key, place)
+                row = inputs.decision_row(
+                    order, attempt, policy_record, built, decision, place, job_key=job_key
+                )
                 session.add(row)
                 await session.flush()
                 fos = (
@@ -133,7 +153,7 @@ async def route_order(
             log.info("order %s: chosen stock moved while routing (%s); deciding again", order.id, exc.message)
     else:
         return await _stock_moved(
-            session, order, attempt, policy.to_dict(), built, decision, job_key, place, actor
+            session, order, attempt, policy_record, built, decision, job_key, place, actor
         )
     summary = _summary(row.explanation)
     details = {"decision_id": row.id, "status": decision.status, "fulfillment_orders": [f.id for f in fos]}
@@ -146,6 +166,8 @@ async def route_order(
             message=f"not routed ({decision.status}): {summary}",
             details=details,
         )
+        if decision.status == "needs_split_approval":
+            await split_approval.hold_for_approval(session, order, summary, actor=actor)
         await session.flush()
         return RouteOutcome(decision.status, row.id)
     current = OrderStatus(order.status)
@@ -157,9 +179,15 @@ async def route_order(
         timeline.record(
             session, order, "routing", actor=actor, message=f"re-routed: {summary}", details=details
         )
+    # A release delay (policy option) gives orders of the same buyer time to be merged before hand-over.
+    delay = timedelta(minutes=(await policies.current_options(session))["release_delay_minutes"])
     for fo in fos:
         await outbox.enqueue(
-            session, "release_fulfilment", tenant_id=session_tenant(session).id, fulfillment_order_id=fo.id
+            session,
+            "release_fulfilment",
+            tenant_id=session_tenant(session).id,
+            delay=delay,
+            fulfillment_order_id=fo.id,
         )
     await session.flush()
     return RouteOutcome("routed", row.id, [f.id for f in fos])
@@ -206,30 +234,17 @@ def _summary(explanation: str) -> str:
     return " ".join(explanation.splitlines()[:2])[:1000]
 
 
-def _decision_row(order, attempt, policy, built, decision: Decision, job_key, place) -> RoutingDecision:
-    stored = stored_inputs(built.order, built.candidates)
-    stored["place"] = {"lat": place.lat, "lng": place.lng, "matched": place.matched, "name": place.name}
-    return RoutingDecision(
-        order_id=order.id,
-        attempt=attempt,
-        status=decision.status,
-        policy=policy,
-        inputs=stored,
-        decision=decision.to_dict(),
-        explanation=decision.explain(),
-        job_key=job_key,
-    )
-
-
 async def _fulfil(
     session: AsyncSession, order: Order, row: RoutingDecision, decision: Decision, built
 ) -> list:
     """One fulfilment order per shipment; then the reservation pinned to the locations, in
-    (location, material) order (see ``stock.allocate_to_location``)."""
-    carrier = decision.carrier or order.requested_carrier
+    (location, material) order (see ``stock.allocate_to_location``). Each gets the carrier chosen for
+    it (``carriers``), kept with its explanation in the decision row."""
+    weights = policies.carrier_weights(await policies.active_row(session))
+    choices = await carriers.choose_for_shipments(session, order, decision, built, weights=weights)
     pins: dict[tuple[int, int], int] = defaultdict(int)
     fos = []
-    for shipment in decision.shipments:
+    for shipment, choice in zip(decision.shipments, choices, strict=True):
         location_id = int(shipment.location_id)
         lines = []
         for x in shipment.lines:
@@ -244,7 +259,7 @@ async def _fulfil(
                 location_id=location_id,
                 decision_id=row.id,
                 group=shipment.group,
-                carrier=carrier,
+                carrier=choice.carrier,
                 accept_by=datetime.now(UTC) + STORE_ACCEPT if store else None,
                 lines=lines,
             )
@@ -252,6 +267,7 @@ async def _fulfil(
     reference = orders.reservation_reference(order)
     for (location_id, material_id), qty in sorted(pins.items()):
         await stock.allocate_to_location(session, reference, material_id, location_id, qty, actor=ACTOR)
+    carriers.record(row, choices)
     await session.flush()
     return fos
 
@@ -300,7 +316,7 @@ async def _unlocated(session, order: Order, attempt: int, job_key, actor) -> Rou
 async def _stock_moved(
     session, order, attempt, policy, built, decision, job_key, place, actor
 ) -> RouteOutcome:
-    row = _decision_row(order, attempt, policy, built, decision, job_key, place)
+    row = inputs.decision_row(order, attempt, policy, built, decision, place, job_key=job_key)
     row.status = "stock_moved"
     session.add(row)
     await session.flush()
