@@ -22,7 +22,7 @@ from app.orders import doors
 from app.orders.models import Order, OrderStatus
 from app.outbox import OutboxMessage
 from tests.factories import tenant_ref
-from tests.test_routing_service import (
+from tests.routing_support import (
     CHENGDU,
     ERRORS,
     ConnectorServer,
@@ -41,13 +41,6 @@ from tests.test_routing_service import (
     sign,
     warehouse,
 )
-
-
-@pytest.fixture
-def connector_server():
-    server = ConnectorServer().start()
-    yield server
-    server.stop()
 
 
 async def _routed_order(gql, tenant, run_jobs, server: ConnectorServer, external_id: str):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select, update
 
 from app.db import control_session, tenant_session
@@ -17,10 +16,9 @@ from app.inventory.models import LocationKind
 from app.orders.models import OrderStatus
 from app.outbox import OutboxMessage
 from tests.factories import tenant_ref
-from tests.test_routing_service import (
+from tests.routing_support import (
     CHENGDU,
     SHANGHAI,
-    ConnectorServer,
     assert_ledger,
     callback,
     connect,
@@ -35,13 +33,6 @@ from tests.test_routing_service import (
     run_delayed,
     warehouse,
 )
-
-
-@pytest.fixture
-def connector_server():
-    server = ConnectorServer().start()
-    yield server
-    server.stop()
 
 
 async def _store_order(gql, tenant, run_jobs, server, external_id: str):

@@ -103,6 +103,9 @@ class ShipmentType:
     parcels: JSON
     shipped_at: datetime
     delivered_at: datetime | None
+    sla_due_at: datetime | None = strawberry.field(description="No carrier scan by then: one alert.")
+    last_scan_at: datetime | None = strawberry.field(description="The carrier's latest scan (in_transit).")
+    alerted_at: datetime | None = strawberry.field(description="When the SLA alert fired (once).")
 
 
 @strawberry.type(name="ConnectorDelivery", description="One message to the location's connector.")
@@ -123,6 +126,9 @@ class FulfillmentOrderNode(TenantScopedNode):
     group: str = strawberry.field(description="all, or in_stock / presale when presale ships apart.")
     carrier: str | None
     accept_by: datetime | None = strawberry.field(description="Stores: accept before this time.")
+    pickup_by: datetime | None = strawberry.field(
+        description="Pick-ups ready at the store: cancelled if not collected by then."
+    )
     reason: str | None = strawberry.field(description="Why it was rejected or cancelled.")
     created_at: datetime
     updated_at: datetime
@@ -158,6 +164,9 @@ class FulfillmentOrderNode(TenantScopedNode):
                 parcels=r.parcels or [],
                 shipped_at=r.shipped_at,
                 delivered_at=r.delivered_at,
+                sla_due_at=r.sla_due_at,
+                last_scan_at=r.last_scan_at,
+                alerted_at=r.alerted_at,
             )
             for r in rows
         ]
@@ -186,6 +195,7 @@ class FulfillmentOrderNode(TenantScopedNode):
             group=row.group,
             carrier=row.carrier,
             accept_by=row.accept_by,
+            pickup_by=row.pickup_by,
             reason=row.reason,
             created_at=row.created_at,
             updated_at=row.updated_at,

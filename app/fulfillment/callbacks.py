@@ -2,7 +2,10 @@
 
 * accepted / picked / packed: the fulfilment order's status (steps may be skipped, never undone);
 * shipped: a shipment row, and the location's reservation and on hand consumed (``shipment`` movements);
-* delivered: the shipment's delivery time (shipping it first if that callback never came);
+* delivered: the shipment's delivery time (shipping it first if that callback never came); for a
+  pick-up order, collected;
+* ready_for_pickup (pick-up orders): packed, and the hold on the shelf starts (``pickups``);
+* in_transit: a carrier scan of the shipment (``sla``: no scan by its SLA raises an alert);
 * rejected: the units go back to the order's network reservation, the location's on hand drops by
   them (it said they are not there; ``adjust_stock: false`` keeps it), and ``route_order`` routes the
   lines again, never to that location.
@@ -20,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import outbox
 from app.db import session_tenant
 from app.errors import NotFound, UserError
+from app.fulfillment import pickups, sla
 from app.fulfillment.connectors import Callback
 from app.fulfillment.models import CLOSED_WITHOUT_SHIPPING, FulfillmentOrder, Shipment
 from app.fulfillment.service import (
@@ -60,6 +64,13 @@ async def apply_callback(session: AsyncSession, location_id: int, cb: Callback) 
     order, fo = await locked(session, found)
     location = await session.get(Location, location_id)
     actor = f"connector:{location.code}"[:200]
+    if cb.event == "ready_for_pickup":
+        if await pickups.ready(session, order, fo, location, actor):
+            await follow(session, order, actor=actor)
+        return fo
+    if cb.event == "in_transit":
+        await _scan(session, order, fo, location, cb, actor)
+        return fo
     target = EVENT_STATUS[cb.event]
     current = S(fo.status)
     if current is target:
@@ -122,6 +133,7 @@ async def _ship(session, order: Order, fo: FulfillmentOrder, location: Location,
             carrier=carrier,
             tracking_number=cb.tracking_number,
             parcels=cb.parcels,
+            sla_due_at=await sla.due_at(session, carrier),
         )
     )
     fo.status, fo.carrier = S.shipped, carrier
@@ -134,6 +146,27 @@ async def _ship(session, order: Order, fo: FulfillmentOrder, location: Location,
         message=f"shipped from {location.name}{how}",
         details={"fo": fo.id, "carrier": carrier, "tracking_number": cb.tracking_number},
     )
+
+
+async def _scan(session, order: Order, fo: FulfillmentOrder, location: Location, cb: Callback, actor) -> None:
+    """``in_transit``: the carrier scanned the parcel (the SLA alert will not fire)."""
+    if S(fo.status) not in (S.shipped, S.delivered):
+        raise UserError(
+            "ILLEGAL_TRANSITION", f"the fulfilment order is {fo.status.value}, not shipped", "event"
+        )
+    shipment = await sla.record_scan(session, fo, cb.scanned_at)
+    if shipment is None:
+        raise UserError("ILLEGAL_TRANSITION", "the fulfilment order has no shipment", "event")
+    timeline.record(
+        session,
+        order,
+        "shipment",
+        actor=actor,
+        message=f"carrier scan of shipment {shipment.id} ({shipment.carrier or 'no carrier'},"
+        f" {shipment.tracking_number or 'no tracking number'})",
+        details={"fo": fo.id, "shipment": shipment.id, "scanned_at": shipment.last_scan_at.isoformat()},
+    )
+    await session.flush()
 
 
 async def _reject(

@@ -16,10 +16,15 @@ Any 2xx is success; anything else, or no answer within ``TIMEOUT_S``, is retried
 **In** (``POST /webhooks/fulfilment/<location global id>``), signed the same way with the same secret
 (``X-OMS-Timestamp`` optional, as for channels)::
 
-    {"event": "accepted" | "picked" | "packed" | "shipped" | "delivered" | "rejected",
+    {"event": "accepted" | "picked" | "packed" | "shipped" | "delivered" | "rejected"
+              | "ready_for_pickup" | "in_transit",
      "fulfillment_order_id": "<global id from the release>",
      "carrier": "SF", "tracking_number": "SF123", "parcels": [...],   # shipped
-     "reason": "out of stock", "adjust_stock": true}                  # rejected
+     "reason": "out of stock", "adjust_stock": true,                  # rejected
+     "scanned_at": "2026-11-23T10:00:00+08:00"}                       # in_transit (optional)
+
+``ready_for_pickup`` (pick-up orders): the goods wait at the counter, the hold starts (``pickups``);
+``delivered`` then means collected. ``in_transit``: a carrier scan of the shipped parcel (``sla``).
 
 A rejection lowers the location's on hand by the rejected units unless ``adjust_stock`` is false (the
 stock is there but cannot be shipped, e.g. the store is short of staff).
@@ -30,7 +35,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,7 +53,16 @@ RELEASE_EVENT = "fulfillment_order.released"
 MAX_ATTEMPTS = 8
 # Delay before attempt n+1 after attempt n failed (n = 1..7).
 BACKOFF = tuple(timedelta(minutes=m) for m in (1, 5, 30, 120, 360, 720, 1440))
-CALLBACK_EVENTS = ("accepted", "picked", "packed", "shipped", "delivered", "rejected")
+CALLBACK_EVENTS = (
+    "accepted",
+    "picked",
+    "packed",
+    "shipped",
+    "delivered",
+    "rejected",
+    "ready_for_pickup",
+    "in_transit",
+)
 MAX_URL = 500
 
 
@@ -144,6 +158,7 @@ class Callback:
     parcels: list[Any] = field(default_factory=list)
     reason: str | None = None
     adjust_stock: bool = True
+    scanned_at: datetime | None = None
 
 
 def _text(data: Mapping[str, Any], key: str, limit: int) -> str | None:
@@ -175,6 +190,9 @@ def parse_callback(body: bytes, tenant_id: int) -> Callback:
     adjust = data.get("adjust_stock", True)
     if not isinstance(adjust, bool):
         raise UserError("INVALID_PAYLOAD", "adjust_stock must be true or false", "adjust_stock")
+    scanned_at = data.get("scanned_at")
+    if scanned_at is not None:
+        scanned_at = _timestamp(scanned_at, "scanned_at")
     return Callback(
         event=event,
         fulfillment_order_id=ids[1],
@@ -183,4 +201,16 @@ def parse_callback(body: bytes, tenant_id: int) -> Callback:
         parcels=parcels,
         reason=_text(data, "reason", 500),
         adjust_stock=adjust,
+        scanned_at=scanned_at,
     )
+
+
+def _timestamp(value: Any, key: str) -> datetime:
+    """An ISO 8601 time; one without a zone is taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) and len(value) <= 40 else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise UserError("INVALID_PAYLOAD", f"{key} must be an ISO 8601 time", key)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,17 +1,35 @@
-"""arq jobs of fulfilment (thin). Reached only through the outbox."""
+"""arq jobs of fulfilment (thin). Reached only through the outbox, except the minute sweep (an arq
+cron: it only calls the same idempotent functions the delayed jobs call, see ``sweep``)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from arq import Retry
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import get_db, is_transient
-from app.fulfillment import service, timeouts
+from app.fulfillment import notices, outage, pickups, reroute, service, sweep, timeouts
 from app.outbox import job_tenant
 
 log = logging.getLogger(__name__)
+
+
+async def _in_tenant(tenant_id: int, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+    """Run ``work`` in one transaction of the job's tenant; transient database errors retry the job."""
+    tenant = await job_tenant(tenant_id)
+    if tenant is None:
+        return "no_tenant"
+    try:
+        async with get_db().tenant_session(tenant) as session:
+            return await work(session)
+    except DBAPIError as exc:
+        if is_transient(exc):
+            raise Retry(defer=2) from exc
+        raise
 
 
 async def release_fulfilment(
@@ -19,16 +37,7 @@ async def release_fulfilment(
 ) -> str:
     """Hand a fulfilment order to its location's connector; failures are retried through the outbox
     with backoff (``service.release``). Idempotent on the delivery row."""
-    tenant = await job_tenant(tenant_id)
-    if tenant is None:
-        return "no_tenant"
-    try:
-        async with get_db().tenant_session(tenant) as session:
-            outcome = await service.release(session, fulfillment_order_id, attempt=attempt)
-    except DBAPIError as exc:
-        if is_transient(exc):
-            raise Retry(defer=2) from exc
-        raise
+    outcome = await _in_tenant(tenant_id, lambda s: service.release(s, fulfillment_order_id, attempt=attempt))
     log.info("release_fulfilment %s (outbox %s): %s", fulfillment_order_id, outbox_id, outcome)
     return outcome
 
@@ -36,15 +45,47 @@ async def release_fulfilment(
 async def fulfilment_accept_timeout(ctx, *, outbox_id: int, tenant_id: int, fulfillment_order_id: int) -> str:
     """A store's time to accept is up: take the fulfilment order away and route it again, unless it was
     accepted meanwhile (``timeouts.expire_acceptance``; idempotent under the order's lock)."""
-    tenant = await job_tenant(tenant_id)
-    if tenant is None:
-        return "no_tenant"
-    try:
-        async with get_db().tenant_session(tenant) as session:
-            outcome = await timeouts.expire_acceptance(session, fulfillment_order_id)
-    except DBAPIError as exc:
-        if is_transient(exc):
-            raise Retry(defer=2) from exc
-        raise
+    outcome = await _in_tenant(tenant_id, lambda s: timeouts.expire_acceptance(s, fulfillment_order_id))
     log.info("fulfilment_accept_timeout %s (outbox %s): %s", fulfillment_order_id, outbox_id, outcome)
     return outcome
+
+
+async def reroute_fulfilment(
+    ctx, *, outbox_id: int, tenant_id: int, fulfillment_order_id: int, reason: str = "re-routed"
+) -> str:
+    """Take a not yet accepted fulfilment order from its location and route it again
+    (``reroute.reroute``; a second run finds it closed and does nothing)."""
+    outcome = await _in_tenant(tenant_id, lambda s: reroute.reroute(s, fulfillment_order_id, reason=reason))
+    log.info("reroute_fulfilment %s (outbox %s): %s", fulfillment_order_id, outbox_id, outcome)
+    return outcome
+
+
+async def location_outage(ctx, *, outbox_id: int, tenant_id: int, location_id: int, since: str) -> Any:
+    """A location left ``active``: re-route what it has not accepted, warn about the rest (``outage``)."""
+    outcome = await _in_tenant(tenant_id, lambda s: outage.handle(s, location_id, since))
+    log.info("location_outage %s (outbox %s): %s", location_id, outbox_id, outcome)
+    return outcome
+
+
+async def pickup_expiry(ctx, *, outbox_id: int, tenant_id: int, fulfillment_order_id: int) -> str:
+    """A pick-up's hold is over: cancel it unless it was collected (``pickups.expire``)."""
+    outcome = await _in_tenant(tenant_id, lambda s: pickups.expire(s, fulfillment_order_id))
+    log.info("pickup_expiry %s (outbox %s): %s", fulfillment_order_id, outbox_id, outcome)
+    return outcome
+
+
+async def deliver_connector_message(
+    ctx, *, outbox_id: int, tenant_id: int, delivery_id: int, attempt: int = 1
+) -> str:
+    """Send a queued connector message (``fulfillment_order.cancelled``); retried with backoff."""
+    outcome = await _in_tenant(tenant_id, lambda s: notices.deliver(s, delivery_id, attempt=attempt))
+    log.info("deliver_connector_message %s (outbox %s): %s", delivery_id, outbox_id, outcome)
+    return outcome
+
+
+async def fulfilment_sweep(ctx) -> dict[str, int]:
+    """arq cron, every minute: act on overdue timeouts, pick-ups and SLAs of every tenant."""
+    outcomes = await sweep.sweep(ctx.get("db") or get_db())
+    if outcomes:
+        log.info("fulfilment sweep: %s", dict(outcomes))
+    return dict(outcomes)

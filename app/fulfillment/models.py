@@ -47,6 +47,8 @@ class FulfillmentStatus(enum.StrEnum):
 
 # Statuses whose lines no longer count as allocated to the location.
 CLOSED_WITHOUT_SHIPPING = (FulfillmentStatus.rejected, FulfillmentStatus.cancelled)
+# Handed to (or about to be handed to) a location that has not accepted yet: may still be taken away.
+NOT_ACCEPTED = (FulfillmentStatus.pending, FulfillmentStatus.assigned)
 
 
 class FulfillmentOrder(TenantBase):
@@ -62,6 +64,9 @@ class FulfillmentOrder(TenantBase):
     group: Mapped[str] = mapped_column(String(20), default="all")  # all | in_stock | presale (engine group)
     carrier: Mapped[str | None] = mapped_column(String(60))
     accept_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # stores (O2O) only
+    # Pick-up orders: set by the ``ready_for_pickup`` callback (status packed); not collected by then →
+    # cancelled (``pickups.expire``).
+    pickup_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str | None] = mapped_column(String(500))  # why it was rejected or cancelled
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
@@ -94,6 +99,10 @@ class Shipment(TenantBase):
     parcels: Mapped[list[Any]] = mapped_column(JSONB, default=list)
     shipped_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Carrier SLA (``sla.py``): no carrier scan by ``sla_due_at`` → one alert on the timeline.
+    sla_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_scan_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    alerted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 def new_connector_secret() -> str:

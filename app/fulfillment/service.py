@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import outbox
 from app.catalog.models import Material
 from app.db import session_tenant
-from app.fulfillment import connectors, timeouts
+from app.fulfillment import connectors, notices, timeouts
 from app.fulfillment.models import (
     CLOSED_WITHOUT_SHIPPING,
     ConnectorDelivery,
@@ -132,6 +132,9 @@ async def release_payload(session: AsyncSession, fo: FulfillmentOrder, order: Or
         )
     ).all()
     location_gid = connectors.global_id("Location", tenant_id, fo.location_id)
+    from app.routing.merge import payload_merge  # routing imports this module
+
+    merge = await payload_merge(session, fo, order)  # merged orders: what to pack together
     return {
         "event": connectors.RELEASE_EVENT,
         "fulfillment_order": {
@@ -150,6 +153,7 @@ async def release_payload(session: AsyncSession, fo: FulfillmentOrder, order: Or
         "lines": [{"material_code": c, "material_name": n, "quantity": int(q)} for c, n, q in rows],
         "address": dict(order.address or {}),
         "callback_path": f"/webhooks/fulfilment/{location_gid}",
+        **({"merge": merge} if merge else {}),
     }
 
 
@@ -254,7 +258,8 @@ async def cancel_open(session: AsyncSession, order: Order, *, reason: str, actor
     """Cancel the order's fulfilment orders not shipped yet, their units back to the network reservation
     (``reservations.release`` gives those back, before or after this: the sums agree either way).
     Returns how many were cancelled. ``orders.service.cancel_order`` calls it; ``release`` too, for an
-    order cancelled before its fulfilment orders were handed over."""
+    order cancelled before its fulfilment orders were handed over. Locations that had one are told
+    (``notices``)."""
     fos = (
         await session.scalars(
             select(FulfillmentOrder)
@@ -268,9 +273,11 @@ async def cancel_open(session: AsyncSession, order: Order, *, reason: str, actor
             await stock.return_to_network(
                 session, reference(order.id), material_id, fo.location_id, qty, reason=reason, actor=actor
             )
+        before = S(fo.status)
         fo.status, fo.reason = S.cancelled, reason[:500]
         timeline.record(
             session, order, "fulfilment", actor=actor, message=f"fulfilment order {fo.id} cancelled: {reason}"
         )
+        await notices.queue_cancel(session, order, fo, before, reason=reason)
     await session.flush()
     return len(fos)

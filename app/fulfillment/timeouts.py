@@ -1,17 +1,14 @@
 """Store accept timeout: a store that has not accepted a fulfilment order in time loses it.
 
 When a store's fulfilment order is handed over (``service._assigned``), a delayed
-``fulfilment_accept_timeout`` job is put in the outbox for its ``accept_by``. When it runs and the
-fulfilment order is still pending/assigned, it is closed the way a store's own rejection is
-(``callbacks._reject``): its units go back to the order's network reservation, its status becomes
-``rejected`` (so ``routing.inputs.rejected_by`` keeps the store out of the re-route) and
-``route_order`` routes the lines again. Unlike a rejection, the store's on hand is left alone: a
-silent store said nothing about its shelf.
+``fulfilment_accept_timeout`` job is put in the outbox for its ``accept_by``: hand-over time plus the
+store's ``locations.accept_timeout_minutes`` (default 30). When it runs and the fulfilment order is
+still pending/assigned, ``reroute.take_away`` closes it (units back to the order's network reservation,
+status ``rejected`` so the store is kept out of the re-route, the connector told) and ``route_order``
+routes the lines again. A lost job is caught by the minute sweep (``sweep``).
 
 Idempotent: the job locks the order then the fulfilment order, and does nothing once the fulfilment
 order is accepted (or further), closed, or already timed out.
-
-No location field holds a per-store timeout yet, so ``STORE_ACCEPT_TIMEOUT`` applies to every store.
 """
 
 from __future__ import annotations
@@ -23,30 +20,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import outbox
 from app.db import session_tenant
-from app.fulfillment import service
-from app.fulfillment.models import FulfillmentOrder, FulfillmentStatus
+from app.fulfillment import reroute, service
+from app.fulfillment.models import NOT_ACCEPTED, FulfillmentOrder
 from app.inventory.models import Location
-from app.orders import timeline
-from app.routing import stock
 
-STORE_ACCEPT_TIMEOUT = timedelta(minutes=30)  # the issue's default; the same for every store for now
+STORE_ACCEPT_TIMEOUT = timedelta(minutes=30)  # the issue's default (and the column's)
 JOB = "fulfilment_accept_timeout"
 ACTOR = "fulfilment:timeout"
-WAITING = (FulfillmentStatus.pending, FulfillmentStatus.assigned)  # not accepted yet
+WAITING = NOT_ACCEPTED
 
 
 def minutes(delta: timedelta) -> int:
     return int(delta.total_seconds() // 60)
 
 
+async def accept_timeout(session: AsyncSession, location_id: int) -> timedelta:
+    value = await session.scalar(select(Location.accept_timeout_minutes).where(Location.id == location_id))
+    return timedelta(minutes=value) if value else STORE_ACCEPT_TIMEOUT
+
+
 async def schedule_accept_timeout(session: AsyncSession, fo: FulfillmentOrder) -> None:
-    """Called when a store's fulfilment order is handed over: the store gets at least the full timeout
-    from now (a release delayed by connector retries does not eat its time), and the timeout job is
-    queued for that moment. Fulfilment orders without ``accept_by`` (not at a store) get nothing."""
+    """Called when a store's fulfilment order is handed over: the store gets its full timeout from now
+    (a release delayed by connector retries does not eat its time), and the timeout job is queued for
+    that moment. Fulfilment orders without ``accept_by`` (not at a store) get nothing."""
     if fo.accept_by is None:
         return
     now = datetime.now(UTC)
-    deadline = max(fo.accept_by, now + STORE_ACCEPT_TIMEOUT)
+    deadline = now + await accept_timeout(session, fo.location_id)
     fo.accept_by = deadline
     await outbox.enqueue(
         session, JOB, tenant_id=session_tenant(session).id, delay=deadline - now, fulfillment_order_id=fo.id
@@ -72,21 +72,14 @@ async def expire_acceptance(session: AsyncSession, fo_id: int) -> str:
         )
         return "not_due"
     name = await session.scalar(select(Location.name).where(Location.id == fo.location_id))
-    why = f"did not accept within {minutes(STORE_ACCEPT_TIMEOUT)} minutes"
-    ref = service.reference(order.id)
-    for material_id, qty in await service.by_material(session, fo.id):
-        await stock.return_to_network(
-            session, ref, material_id, fo.location_id, qty, reason=f"timed out: {why}", actor=ACTOR
-        )
-    fo.status, fo.reason = FulfillmentStatus.rejected, why
-    timeline.record(
+    why = f"did not accept within {minutes(await accept_timeout(session, fo.location_id))} minutes"
+    await reroute.take_away(
         session,
         order,
-        "fulfilment",
+        fo,
+        reason=why,
         actor=ACTOR,
         message=f"store {name} {why} (fulfilment order {fo.id}); re-routed",
-        details={"fo": fo.id, "location": fo.location_id, "timeout": True},
+        details={"timeout": True},
     )
-    await outbox.enqueue(session, "route_order", tenant_id=session_tenant(session).id, order_id=order.id)
-    await session.flush()
     return "timed_out"

@@ -69,6 +69,9 @@ class Location(TenantBase):
     capabilities: Mapped[list[str]] = mapped_column(ARRAY(String(20)), default=lambda: ["ship"])
     daily_capacity: Mapped[int | None] = mapped_column(Integer)
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), default=list)
+    # Fulfilment lifecycle (app.fulfillment): a store's time to accept, a pick-up's hold on the shelf.
+    accept_timeout_minutes: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    pickup_hold_hours: Mapped[int] = mapped_column(Integer, default=48, server_default="48")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

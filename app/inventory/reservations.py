@@ -12,6 +12,10 @@ back and then answers with what it reserved (or reserves, if it rolled back). Ca
 references never wait for each other there (a hash collision only makes two of them take turns). A
 transaction that reserves several references takes their locks one after the other; callers that do so
 concurrently should keep their references in one order.
+
+A presale reservation holds only what existed; the rest is ``backordered``. ``fill_backorder`` later
+turns that part into real reserved units, all of it or nothing, by the same conditional UPDATE, so
+filling backorders can never sell a unit twice either.
 """
 
 from __future__ import annotations
@@ -56,6 +60,14 @@ class Reserved:
 AVAILABLE = NetworkStock.on_hand - NetworkStock.reserved - NetworkStock.safety_stock
 
 
+class InsufficientStock(UserError):
+    """INSUFFICIENT_STOCK naming the material that was short (callers that queue orders block it)."""
+
+    def __init__(self, material_id: int, message: str, field: list[str] | str | None = None):
+        super().__init__("INSUFFICIENT_STOCK", message, field)
+        self.material_id = material_id
+
+
 async def reserve(
     session: AsyncSession,
     lines: list[ReserveLine],
@@ -97,8 +109,8 @@ async def reserve(
         quantity, backorder_ok, line_index = needs[material_id]
         taken = await _take(session, material_id, quantity, rules, changes, allow_short=backorder_ok)
         if taken is None:
-            raise UserError(
-                "INSUFFICIENT_STOCK",
+            raise InsufficientStock(
+                material_id,
                 f"not enough stock for line {line_index + 1} (needs {quantity} of material {material_id})",
                 ["lines", str(line_index), "quantity"],
             )
@@ -264,3 +276,55 @@ async def release(session: AsyncSession, reference: str, *, actor: str = "system
         r.released_at = func.now()
         released += held
     return released
+
+
+async def fill_backorder(session: AsyncSession, reference: str, *, actor: str = "system") -> int:
+    """Reserve for real the backordered units of ``reference``'s active reservations: every material
+    in full, in material order, or raise InsufficientStock (naming the first one short) having changed
+    what the caller then rolls back, as ``reserve`` does. The channel's rules (floor, pool) apply as
+    when it reserved. Returns the units filled; 0 when nothing is backordered (a second call)."""
+    await _lock_reference(session, reference)
+    rows = (
+        await session.scalars(
+            select(Reservation)
+            .where(
+                Reservation.reference == reference,
+                Reservation.status == ReservationStatus.active,
+                Reservation.backordered > 0,
+            )
+            .order_by(Reservation.material_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    if not rows:
+        return 0
+    channel_id = rows[0].channel_id
+    materials = [r.material_id for r in rows]
+    rules = await atp.channel_rules(session, channel_id, materials) if channel_id is not None else None
+    changes: list[tuple[int, int, int]] = []
+    for r in rows:
+        if await _take(session, r.material_id, r.backordered, rules, changes, allow_short=False) is None:
+            raise InsufficientStock(
+                r.material_id,
+                f"not enough stock to fill the backorder of {r.backordered} of material {r.material_id}",
+                "reference",
+            )
+    await signals.stock_changed_many(session, changes)
+    session.add_all(
+        StockMovement(
+            kind=MovementKind.reservation,
+            material_id=r.material_id,
+            location_id=None,
+            d_reserved=r.backordered,
+            reference=reference,
+            reason="backorder filled",
+            actor=actor,
+        )
+        for r in rows
+    )
+    filled = sum(r.backordered for r in rows)
+    for r in rows:
+        r.backordered = 0
+    await session.flush()
+    return filled

@@ -10,13 +10,16 @@ network with more reserved than it can sell: reality wins, and the low-stock sig
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import outbox
 from app.catalog.models import Material
 from app.channels.models import Channel
+from app.db import session_tenant
 from app.errors import NotFound, UserError
 from app.inventory import ledger, signals
 from app.inventory.batch import CountRow, ReceiveRow, count_many, receive_many  # noqa: F401  (public API)
@@ -124,6 +127,15 @@ async def set_location_status(
     location.status = status
     location.status_reason = reason if status is not LocationStatus.active else None
     await session.flush()
+    if status is not LocationStatus.active:
+        # Its fulfilment orders not accepted yet move elsewhere (app.fulfillment.outage).
+        await outbox.enqueue(
+            session,
+            "location_outage",
+            tenant_id=session_tenant(session).id,
+            location_id=location_id,
+            since=datetime.now(UTC).isoformat(),
+        )
     materials = (
         await session.scalars(select(StockLevel.material_id).where(StockLevel.location_id == location_id))
     ).all()

@@ -21,6 +21,18 @@ their holders committed. A change whose own row the job is deleting waits for th
 inserts it again; a change that finds no row it can lock (the buffer is empty, or the job holds it)
 enqueues the next job. So a job may occasionally find nothing to do, which is harmless: it publishes
 nothing.
+
+**Orders waiting for stock are woken up, debounced per tenant.** A change that raises a material's
+availability (a receipt, a transfer arriving, a count or adjustment up, a location active again, a
+reservation released by a cancel) asks for the tenant's ``resume_waiting_orders`` job
+(``app.orders.waiting``), delayed by RESUME_DEBOUNCE. The job takes no list of materials: it looks at
+the whole waiting queue, so it needs no buffer, only the guarantee that it starts after the change
+commits. The pending job is its outbox row: a change relies on a pending row only while that row is
+more than RESUME_MARGIN from being due, and holds ``FOR KEY SHARE`` on it until it commits (``SKIP
+LOCKED``: never waiting). The relay takes rows ``FOR UPDATE SKIP LOCKED``, so it cannot hand the job to
+arq before every change relying on it has committed; and since nobody starts relying on a row in its
+last RESUME_MARGIN, the relay is never starved by a stream of changes. A change that finds no such row
+enqueues one (concurrent first changes may enqueue one each: the job is idempotent).
 """
 
 from __future__ import annotations
@@ -36,10 +48,13 @@ from app.catalog.models import Material
 from app.db import session_tenant
 from app.inventory import arrays
 from app.inventory.models import StockAlert, SyncRequest
-from app.outbox import enqueue
+from app.outbox import OutboxMessage, enqueue
 
 SYNC_DEBOUNCE = timedelta(seconds=2)
 SYNC_JOB = "sync_channel_stock"
+RESUME_JOB = "resume_waiting_orders"
+RESUME_DEBOUNCE = timedelta(seconds=2)
+RESUME_MARGIN = timedelta(milliseconds=500)
 
 
 async def stock_changed(session: AsyncSession, material_id: int, available: int, delta: int) -> None:
@@ -69,6 +84,8 @@ async def stock_changed_many(session: AsyncSession, changes: Iterable[tuple[int,
         if alerts:
             await session.execute(insert(StockAlert), alerts)
     await request_sync(session, [m for m, _, _ in changes])
+    if any(delta > 0 for _, _, delta in changes):
+        await request_resume(session)
 
 
 def crossed(available: int, delta: int, threshold: int | None) -> int | None:
@@ -107,3 +124,32 @@ async def request_sync(session: AsyncSession, material_ids: list[int]) -> None:
 async def enqueue_sync(session: AsyncSession) -> None:
     tenant = session_tenant(session)
     await enqueue(session, SYNC_JOB, tenant_id=tenant.id, delay=SYNC_DEBOUNCE, schema_name=tenant.schema_name)
+
+
+async def request_resume(session: AsyncSession) -> None:
+    """Make sure the tenant's ``resume_waiting_orders`` job runs after this transaction commits.
+
+    A transaction that enqueued one relies on it from then on (checked per transaction, and the row
+    must still be in the session: a rolled-back savepoint takes it away). So a long transaction, say
+    an import, enqueues one job, not one per change once its row's ``available_at`` (the transaction's
+    start + RESUME_DEBOUNCE) has gone by."""
+    transaction = session.sync_session.get_transaction()
+    own = session.info.get(RESUME_JOB)
+    if own is not None and own[0] is transaction and own[1] in session:
+        return
+    tenant = session_tenant(session)
+    pending = await session.scalar(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.tenant_id == tenant.id,
+            OutboxMessage.job == RESUME_JOB,
+            OutboxMessage.available_at > func.clock_timestamp() + RESUME_MARGIN,
+            ~OutboxMessage.kwargs.has_key("after"),  # a follow-up page does not look at the whole queue
+        )
+        .limit(1)
+        .with_for_update(key_share=True, skip_locked=True)
+    )
+    if pending is None:
+        row = await enqueue(session, RESUME_JOB, tenant_id=tenant.id, delay=RESUME_DEBOUNCE)
+        session.info[RESUME_JOB] = (transaction, row)

@@ -1,4 +1,5 @@
-"""Location mutations: create one; pause (with a reason), resume or close it."""
+"""Location mutations: create one; pause (with a reason), resume or close it; set its fulfilment
+timeouts (a store's time to accept, a pick-up's hold)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from app.api.errors import UserErrorType, in_tenant
 from app.api.inventory.common import WRITE, clean_text
 from app.api.inventory.ids import need_id
 from app.api.inventory.types import LocationKindEnum, LocationNode, LocationStatusEnum
-from app.errors import UserError
+from app.errors import NotFound, UserError
 from app.inventory import service
-from app.inventory.models import LocationStatus
+from app.inventory.models import Location, LocationStatus
 
 MAX_TAGS = 20
 
@@ -34,6 +35,41 @@ class CreateLocationInput:
     )
     daily_capacity: int | None = None
     tags: list[str] = strawberry.field(default_factory=list)
+    accept_timeout_minutes: int = strawberry.field(
+        default=30, description="A store's time to accept a fulfilment order (1-1440 minutes)."
+    )
+    pickup_hold_hours: int = strawberry.field(
+        default=48, description="How long a pick-up is held before it is cancelled (1-720 hours)."
+    )
+
+
+@strawberry.input
+class SetLocationTimeoutsInput:
+    id: strawberry.ID
+    accept_timeout_minutes: int | None = strawberry.field(default=None, description="1-1440; unset: keep.")
+    pickup_hold_hours: int | None = strawberry.field(default=None, description="1-720; unset: keep.")
+
+
+MAX_ACCEPT_MINUTES = 24 * 60
+MAX_HOLD_HOURS = 30 * 24
+
+
+def apply_timeouts(row, accept_timeout_minutes: int | None, pickup_hold_hours: int | None) -> None:
+    """Check and set a location's fulfilment timeouts (None keeps the current value)."""
+    if accept_timeout_minutes is not None:
+        if not 1 <= accept_timeout_minutes <= MAX_ACCEPT_MINUTES:
+            raise UserError(
+                "INVALID_TIMEOUT",
+                f"accept timeout must be 1-{MAX_ACCEPT_MINUTES} minutes",
+                "acceptTimeoutMinutes",
+            )
+        row.accept_timeout_minutes = accept_timeout_minutes
+    if pickup_hold_hours is not None:
+        if not 1 <= pickup_hold_hours <= MAX_HOLD_HOURS:
+            raise UserError(
+                "INVALID_TIMEOUT", f"pick-up hold must be 1-{MAX_HOLD_HOURS} hours", "pickupHoldHours"
+            )
+        row.pickup_hold_hours = pickup_hold_hours
 
 
 @strawberry.input
@@ -79,7 +115,10 @@ class LocationMutations:
     @strawberry.mutation(permission_classes=WRITE)
     async def create_location(self, info: Info, input: CreateLocationInput) -> LocationPayload:
         async def work(session):
-            return await service.create_location(session, location_data(input))
+            row = await service.create_location(session, location_data(input))
+            apply_timeouts(row, input.accept_timeout_minutes, input.pickup_hold_hours)  # rolls back if bad
+            await session.flush()
+            return row
 
         try:
             row, errors = await in_tenant(info, work)
@@ -102,6 +141,24 @@ class LocationMutations:
             return await service.set_location_status(
                 session, location_id, LocationStatus(input.status), reason
             )
+
+        row, errors = await in_tenant(info, work)
+        return LocationPayload(location=LocationNode.from_row(row) if row else None, user_errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=WRITE,
+        description="Set a location's fulfilment timeouts: how long a store has to accept a fulfilment"
+        " order, how long a pick-up is held. Applies to fulfilment orders handed over from now on.",
+    )
+    async def set_location_timeouts(self, info: Info, input: SetLocationTimeoutsInput) -> LocationPayload:
+        async def work(session):
+            location_id = need_id(info, input.id, "Location", "location", "id")
+            row = await session.get(Location, location_id, with_for_update=True)
+            if row is None:
+                raise NotFound("location", "id")
+            apply_timeouts(row, input.accept_timeout_minutes, input.pickup_hold_hours)
+            await session.flush()
+            return row
 
         row, errors = await in_tenant(info, work)
         return LocationPayload(location=LocationNode.from_row(row) if row else None, user_errors=errors)

@@ -73,6 +73,12 @@ class LocationNode(TenantScopedNode):
     capabilities: list[str]
     daily_capacity: int | None
     tags: list[str]
+    accept_timeout_minutes: int = strawberry.field(
+        description="A store's time to accept a fulfilment order before it is re-routed."
+    )
+    pickup_hold_hours: int = strawberry.field(
+        description="How long a pick-up waits at the counter before it is cancelled."
+    )
     created_at: datetime
 
     @classmethod
@@ -94,6 +100,8 @@ class LocationNode(TenantScopedNode):
             capabilities=list(row.capabilities or []),
             daily_capacity=row.daily_capacity,
             tags=list(row.tags or []),
+            accept_timeout_minutes=row.accept_timeout_minutes,
+            pickup_hold_hours=row.pickup_hold_hours,
             created_at=row.created_at,
         )
 
