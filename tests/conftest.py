@@ -242,3 +242,13 @@ def run_jobs(db, redis):
             await worker.close()
 
     return run
+
+
+@pytest.fixture
+def connector_server():
+    """A real HTTP server standing in for a location's WMS (tests.routing_support.ConnectorServer)."""
+    from tests.routing_support import ConnectorServer
+
+    server = ConnectorServer().start()
+    yield server
+    server.stop()

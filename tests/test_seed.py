@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections import Counter
 
 from sqlalchemy import func, select
@@ -42,13 +41,9 @@ async def _snapshot(session, tenant_id: int) -> dict:
 
 async def test_seed_twice_is_one_demo_tenant_with_data(db, gql):
     await _fresh(db)
-    started = time.perf_counter()
     first = await seed_demo(db)
-    elapsed = time.perf_counter() - started
-    print(f"\n{first}\nin {elapsed:.2f}s")
     assert f"created demo tenant 'demo': {DEMO_EMAIL} / {DEMO_PASSWORD}" in first
     assert "seeded 5 channels, 8 locations, 15 materials, 18 products" in first
-    assert elapsed < 10, f"seeding took {elapsed:.1f}s"
 
     async with db.control_session() as session:
         tenant = await tenants.get_tenant(session, DEMO_SLUG)

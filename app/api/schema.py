@@ -17,12 +17,14 @@ from strawberry.extensions import (
 )
 
 from app.api.activity import ActivityQueries
+from app.api.carriers import CarrierMutations, CarrierQueries
 from app.api.catalog import CatalogMutations, CatalogQueries
 from app.api.catalog_csv import CatalogCsvMutations, CatalogCsvQueries
 from app.api.channels import ChannelMutations, ChannelQueries
 from app.api.errors import MaskInternalErrors
 from app.api.fulfillment import FulfillmentMutations, FulfillmentQueries
 from app.api.inventory import InventoryMutations, InventoryQueries
+from app.api.merges import MergeMutations
 from app.api.orders import OrderMutations, OrderQueries, OrderSubscriptions
 from app.api.routing import RoutingMutations, RoutingQueries
 from app.api.tenants import TenantMutations, TenantQueries
@@ -51,6 +53,7 @@ class Query(
     InventoryQueries,
     OrderQueries,
     RoutingQueries,
+    CarrierQueries,
     FulfillmentQueries,
 ):
     node: relay.Node | None = relay.node(description="Any object of your tenant by its global id.")
@@ -66,7 +69,9 @@ class Mutation(
     InventoryMutations,
     OrderMutations,
     RoutingMutations,
+    CarrierMutations,
     FulfillmentMutations,
+    MergeMutations,
 ):
     pass
 

@@ -99,11 +99,30 @@ class Order(TenantBase):
     # When the current status was entered: automations scheduled for that entry check it is unchanged.
     status_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     inbox_id: Mapped[int | None] = mapped_column(BigInteger)  # the payload this version came from
+    # Shipped together with other orders of the same buyer and address (``app.routing.merge``).
+    merge_id: Mapped[int | None] = mapped_column(
+        ForeignKey("order_merges.id", ondelete="SET NULL"), index=True
+    )
+    # Taken out of a merge by an operator: never merged automatically again.
+    unmerged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+class OrderMerge(TenantBase):
+    """Orders of one buyer to one address, not yet handed over, routed and shipped together
+    (``app.routing.merge``). Members point here through ``orders.merge_id``; a group left with one
+    order is dissolved (``dissolved_at``) and that order no longer points here."""
+
+    __tablename__ = "order_merges"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(200), default="routing")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    dissolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class OrderLine(TenantBase):

@@ -111,6 +111,19 @@ async def place_holds(
 async def proceed(session: AsyncSession, order: Order, *, actor: str) -> None:
     """Take an accepted (paid, audited, unheld) order on: reserve its stock at network level, then hand
     it to routing through the outbox. Short stock → awaiting_stock; presale products → presale."""
+    try:
+        reserved = await reserve_stock(session, order, actor=actor)
+    except UserError as exc:
+        if exc.code != "INSUFFICIENT_STOCK":
+            raise
+        await transition(session, order, OrderStatus.awaiting_stock, actor=actor, message=exc.message)
+        return
+    await hand_to_routing(session, order, reserved, actor=actor)
+
+
+async def reserve_stock(session: AsyncSession, order: Order, *, actor: str) -> list[reservations.Reserved]:
+    """Reserve the order's lines under its reference (idempotent), or raise INSUFFICIENT_STOCK
+    (``reservations.InsufficientStock``) with nothing reserved. Also what resuming a waiting order runs."""
     lines = (
         await session.execute(
             select(OrderLine.product_id, func.sum(OrderLine.quantity))
@@ -119,26 +132,26 @@ async def proceed(session: AsyncSession, order: Order, *, actor: str) -> None:
         )
     ).all()
     wanted = [reservations.ReserveLine(product_id, int(qty)) for product_id, qty in lines]
-    try:
-        async with session.begin_nested():
-            reserved = (
-                await reservations.reserve(
-                    session,
-                    wanted,
-                    reference=reservation_reference(order),
-                    channel_id=order.channel_id,
-                    actor=actor,
-                )
-                if wanted
-                else []
-            )
-    except UserError as exc:
-        if exc.code != "INSUFFICIENT_STOCK":
-            raise
-        await transition(session, order, OrderStatus.awaiting_stock, actor=actor, message=exc.message)
-        return
+    if not wanted:
+        return []
+    async with session.begin_nested():
+        return await reservations.reserve(
+            session,
+            wanted,
+            reference=reservation_reference(order),
+            channel_id=order.channel_id,
+            actor=actor,
+        )
+
+
+async def hand_to_routing(
+    session: AsyncSession, order: Order, reserved: list[reservations.Reserved], *, actor: str
+) -> None:
+    """Stock reserved: presale when units are backordered, else reserved; then route_order through
+    the outbox. An order coming from awaiting_stock cannot enter presale (states.py): it becomes
+    reserved and keeps its backorder, which ``app.orders.waiting`` fills when stock arrives."""
     backordered = sum(r.backordered for r in reserved)
-    if backordered:
+    if backordered and OrderStatus.presale in states.TRANSITIONS[OrderStatus(order.status)]:
         await transition(
             session,
             order,
@@ -147,7 +160,10 @@ async def proceed(session: AsyncSession, order: Order, *, actor: str) -> None:
             message=f"{backordered} unit(s) reserved against future stock",
         )
     else:
-        await transition(session, order, OrderStatus.reserved, actor=actor, message="stock reserved")
+        message = "stock reserved"
+        if backordered:
+            message += f"; {backordered} unit(s) reserved against future stock"
+        await transition(session, order, OrderStatus.reserved, actor=actor, message=message)
     await outbox.enqueue(session, "route_order", tenant_id=session_tenant(session).id, order_id=order.id)
 
 

@@ -18,7 +18,7 @@ from app.api.orders.common import ADMIN, WRITE, actor_name, need_row
 from app.api.orders.queries import AuditRuleType
 from app.api.orders.types import OrderNode
 from app.errors import UserError
-from app.orders import audit, service
+from app.orders import audit, service, waiting
 from app.orders.models import Order
 
 
@@ -79,6 +79,20 @@ class AddToBlacklistInput:
     kind: str = strawberry.field(description="phone, email, buyer (platform:id) or address.")
     value: str = strawberry.field(description="Stored only as a keyed hash.")
     reason: str = ""
+
+
+@strawberry.input(description="Nothing to give: every order waiting for stock is looked at.")
+class ResumeWaitingOrdersInput:
+    limit: int | None = strawberry.field(
+        default=None, description="Orders looked at in this call (1-500, default 500); a job does the rest."
+    )
+
+
+@strawberry.type
+class ResumeWaitingOrdersPayload:
+    resumed: int = strawberry.field(default=0, description="Orders that went on to routing.")
+    follow_up: bool = strawberry.field(default=False, description="More were waiting: a job goes on.")
+    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -166,6 +180,26 @@ class OrderMutations:
         return await _order_payload(
             info, input.id, lambda s, oid, actor: service.add_note(s, oid, input.text, actor=actor)
         )
+
+    @strawberry.mutation(
+        permission_classes=WRITE,
+        description="Serve the orders waiting for stock that stock now covers, first placed first.",
+    )
+    async def resume_waiting_orders(
+        self, info: Info, input: ResumeWaitingOrdersInput
+    ) -> ResumeWaitingOrdersPayload:
+        actor = await actor_name(info)
+        if input.limit is not None and not 1 <= input.limit <= waiting.PAGE:
+            err = UserError("INVALID_LIMIT", f"limit must be from 1 to {waiting.PAGE}", "limit")
+            return ResumeWaitingOrdersPayload(user_errors=[UserErrorType.from_exc(err)])
+
+        async def work(session: AsyncSession):
+            return await waiting.resume_waiting(session, actor=actor, page=input.limit or waiting.PAGE)
+
+        result, errors = await in_tenant(info, work)
+        if errors:
+            return ResumeWaitingOrdersPayload(user_errors=errors)
+        return ResumeWaitingOrdersPayload(resumed=result.count, follow_up=result.follow_up)
 
     @strawberry.mutation(permission_classes=ADMIN, description="Turn an audit rule on or off, tune it.")
     async def set_audit_rule(self, info: Info, input: SetAuditRuleInput) -> AuditRulePayload:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -23,6 +23,9 @@ from app.api.relay import MAX_PAGE, TenantScopedNode, connection, decode_cursor,
 from app.customers.models import Customer
 from app.errors import UserError
 from app.orders.models import Order, OrderEvent, OrderHold, OrderLine, OrderStatus
+
+if TYPE_CHECKING:
+    from app.api.merges import OrderMergeType
 
 OrderStatusEnum = strawberry.enum(OrderStatus, name="OrderStatus")
 EVENTS_PAGE = 50
@@ -244,6 +247,7 @@ class OrderNode(TenantScopedNode):
     updated_at: datetime
     channel_row_id: strawberry.Private[int]
     customer_row_id: strawberry.Private[int | None]
+    merge_row_id: strawberry.Private[int | None] = None
 
     @strawberry.field
     async def channel(self, info: Info) -> ChannelNode | None:
@@ -260,6 +264,12 @@ class OrderNode(TenantScopedNode):
     @strawberry.field
     async def lines(self, info: Info) -> list[OrderLineType]:
         return [OrderLineType.from_row(r) for r in await order_loaders(info).lines.load(self.id)]
+
+    @strawberry.field(description="Shipped together with other orders of the same buyer and address.")
+    async def merge(self, info: Info) -> Annotated[OrderMergeType, strawberry.lazy("app.api.merges")] | None:
+        from app.api.merges import merge_of
+
+        return await merge_of(info, self.merge_row_id)
 
     @strawberry.field(description="Active holds, oldest first (released ones are in the timeline).")
     async def holds(self, info: Info) -> list[OrderHoldType]:
@@ -319,6 +329,7 @@ class OrderNode(TenantScopedNode):
             updated_at=row.updated_at,
             channel_row_id=row.channel_id,
             customer_row_id=row.customer_id,
+            merge_row_id=row.merge_id,
         )
 
     @classmethod
