@@ -310,7 +310,14 @@ def _serve(args) -> int:
     from app.logs import configure_logging
 
     configure_logging()
-    uvicorn.run("app.asgi:create_app", factory=True, host=args.host, port=args.port, log_config=None)
+    uvicorn.run(
+        "app.asgi:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+    )
     return 0
 
 
@@ -325,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the API server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="API processes sharing the port (one per core is typical)"
+    )
 
     sub.add_parser("migrate", help="upgrade the control schema, then every tenant schema")
     worker = sub.add_parser("worker", help="run the arq worker (with the outbox relay)")

@@ -10,7 +10,19 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Enum, Identity, Integer, LargeBinary, String, Text, func, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Enum,
+    Identity,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    func,
+    insert,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -45,8 +57,7 @@ class InboxMessage(ControlBase):
 _SECRET_HEADERS = {"authorization", "cookie", "x-api-key"}
 
 
-async def store(
-    session: AsyncSession,
+def row(
     *,
     source: str,
     body: bytes,
@@ -54,13 +65,31 @@ async def store(
     tenant_id: int | None = None,
     status: InboxStatus = InboxStatus.received,
     error: str | None = None,
-) -> InboxMessage:
+) -> dict[str, Any]:
+    """An inbox row's values, its headers lower-cased and secrets redacted."""
     clean = {
         k.lower(): ("<redacted>" if k.lower() in _SECRET_HEADERS else v) for k, v in (headers or {}).items()
     }
-    msg = InboxMessage(
-        source=source, body=body, headers=clean, tenant_id=tenant_id, status=status, error=error, attempts=0
-    )
+    return {
+        "source": source,
+        "body": body,
+        "headers": clean,
+        "tenant_id": tenant_id,
+        "status": status,
+        "error": error,
+        "attempts": 0,
+    }
+
+
+async def store_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``row()`` values in one statement; their ids, in order."""
+    statement = insert(InboxMessage).returning(InboxMessage.id, sort_by_parameter_order=True)
+    return list((await session.scalars(statement, rows)).all())
+
+
+async def store(session: AsyncSession, **values: Any) -> InboxMessage:
+    """One payload (``row()``'s arguments), as an ORM object."""
+    msg = InboxMessage(**row(**values))
     session.add(msg)
     await session.flush()
     return msg

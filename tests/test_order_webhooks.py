@@ -287,3 +287,56 @@ async def test_garbage_ids_unknown_tenants_and_huge_bodies(client, gql, tenant_a
     assert (await post(client, gid, huge, oms_headers(channel.webhook_secret, huge))).status_code == 413
     assert (await client.get(f"/webhooks/channels/{gid}")).status_code == 405
     assert json.loads((await post(client, gid, body, headers)).text)["status"] == "processed"
+
+
+async def test_a_burst_is_stored_in_a_few_group_transactions_and_each_delivery_answered_as_alone(
+    client, gql, make_tenant
+):
+    """Deliveries that arrive while their tenant's inbox store runs are authenticated and stored together
+    (app.orders.arrivals): two channels and bad signatures of tenant A, and tenant B's own deliveries in
+    the same burst, each get the answer and the inbox row a lone delivery would get, in its own tenant."""
+    from sqlalchemy import event
+
+    a, b = await make_tenant("a"), await make_tenant("b")
+    (a_gid, a_one), (a_gid2, a_two), (b_gid, b_one) = [await make_webhook_channel(gql, t) for t in (a, a, b)]
+    a_tenant, b_tenant = (int(GlobalID.from_id(t.tenant_id).node_id) for t in (a, b))
+    sends: list[tuple[str, bytes, str, tuple[int, str, int]]] = []  # gid, body, secret, expected
+    for i in range(12):
+        body = json.dumps({**json.loads(fixture("generic", "order.json")), "id": f"BURST-{i}"}).encode()
+        gid, channel = [(a_gid, a_one), (a_gid2, a_two), (b_gid, b_one)][i % 3]
+        tenant = b_tenant if channel is b_one else a_tenant
+        sends.append((gid, body, channel.webhook_secret, (200, "processed", tenant)))
+    forged = fixture("generic", "order.json")
+    sends.append((a_gid, forged, b_one.webhook_secret, (401, "rejected", a_tenant)))  # B's secret on A
+    sends.append((b_gid, forged, "not the secret", (401, "rejected", b_tenant)))
+    unknown = str(GlobalID("Channel", f"{a_tenant}.987654"))
+    sends.append((unknown, forged, a_one.webhook_secret, (404, "rejected", a_tenant)))
+
+    inserts: list[str] = []
+
+    def seen(conn, cursor, statement, *_args) -> None:
+        if statement.startswith("INSERT INTO control.inbox"):
+            inserts.append(statement)
+
+    engine = get_db().engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        answers = await asyncio.gather(
+            *(post(client, gid, body, oms_headers(secret, body)) for gid, body, secret, _ in sends)
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    for answer, (*_, expected) in zip(answers, sends, strict=True):
+        stored = await inbox_row(answer.json()["inboxId"])
+        got = (answer.status_code, answer.json()["status"], stored.tenant_id)
+        assert got == expected, answer.text
+        assert stored.status.value == expected[1]
+    assert len(inserts) <= 6, len(inserts)  # 15 deliveries, 2 tenants: grouped, not one per request
+    assert (await count_orders(a), await count_orders(b)) == (8, 4)
+
+    # A secret rotated between two deliveries counts at once: groups read secrets fresh, never cached.
+    rotate = """mutation($input: RotateChannelWebhookSecretInput!) {
+      rotateChannelWebhookSecret(input: $input) { userErrors { code } } }"""
+    await gql(rotate, {"input": {"id": a_gid}}, token=a.token)
+    body = json.dumps({**json.loads(forged), "id": "AFTER-ROTATION"}).encode()
+    assert (await post(client, a_gid, body, oms_headers(a_one.webhook_secret, body))).status_code == 401

@@ -21,19 +21,13 @@ subscription); the error in the answer shows up in the sender's delivery log.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry import relay
 
-from app import signing
-from app.channels.adapters import UnknownPlatformError, get_adapter
-from app.channels.adapters.base import header
-from app.channels.models import Channel
 from app.db import get_db
 from app.fulfillment import inbound
-from app.orders import doors
+from app.orders import arrivals, doors
 from tenants.auth import tenant_cache
 
 
@@ -48,21 +42,6 @@ def channel_ids(gid: str) -> tuple[int, int] | None:
         part.isascii() and part.isdigit() and len(part) <= 18 for part in (tenant, row)
     )
     return (int(tenant), int(row)) if ok else None
-
-
-def signature_problem(
-    platform: str, secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None
-) -> str | None:
-    """Why the request is not authentic, or None when it is."""
-    try:
-        adapter = get_adapter(platform)
-    except UnknownPlatformError:
-        adapter = None
-    if adapter is not None and adapter.signature_header and header(headers, adapter.signature_header):
-        if adapter.verify_signature(headers, body, secret):
-            return None
-        return f"{adapter.signature_header} does not match the body"
-    return signing.signature_problem(secret, headers, body, now)
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:
@@ -117,25 +96,21 @@ async def channel_webhook(request: Request) -> Response:
     if found is None:  # no tenant to store it for
         return _answer(404, "unknown channel")
     ref, _, tenant_active = found
-    headers, source = dict(request.headers), doors.channel_source(channel_id)
+    headers, source = dict(request.headers), arrivals.channel_source(channel_id)
     kind = request.query_params.get("kind")
     if kind:
         headers = doors.with_kind(headers, kind)
     if not tenant_active:
         return await _rejected(tenant_id, source, body, headers, "the tenant is suspended", 404)
-    async with db.tenant_session(ref) as session:
-        channel = await session.get(Channel, channel_id)
-        facts = (channel.platform, channel.webhook_secret, channel.active) if channel else None
-    if facts is None:
-        return await _rejected(tenant_id, source, body, headers, "unknown channel", 404)
-    platform, secret, active = facts
-    problem = signature_problem(platform, secret, headers, body)
-    if problem is not None:  # an inactive channel answers 404 either way: it takes no orders
-        return await _rejected(tenant_id, source, body, headers, problem, 401 if active else 404)
-    # Authentic: stored first, then processed. An inactive channel's payload is kept as failed, so it
-    # can be replayed once the channel is reactivated.
-    result = await doors.receive_channel_payload(db, doors.ChannelRef(ref, channel_id), body, headers)
-    code = 200 if result.ok else (202 if active else 404)
+    arrival = await arrivals.arrive(db, ref, channel_id, body, headers)
+    if arrival.problem is not None:
+        rejected = doors.DoorResult(arrival.inbox_id, "rejected", error=arrival.problem)
+        return _answer(arrival.code, arrival.problem, rejected)
+    # Authentic and stored: now processed. An inactive channel's payload is kept as failed, so it can be
+    # replayed once the channel is reactivated.
+    channel = doors.ChannelRef(ref, channel_id)
+    result = await doors.process_stored(db, channel, arrival.inbox_id, body, arrival.headers, "webhook")
+    code = 200 if result.ok else (202 if arrival.active else 404)
     return _answer(code, result=result, tenant_id=tenant_id)
 
 

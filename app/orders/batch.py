@@ -420,7 +420,7 @@ async def _write(
         service.stamp_address(plan.order, tenant_id)
     await _orders(session, channel, plans)
     await _lines(session, plans)
-    _events(session, channel, plans, actor)
+    await _events(session, channel, plans, actor)
     await session.execute(
         insert(UsageEvent).on_conflict_do_nothing(index_elements=["tenant_id", "kind", "reference"]),
         [{"tenant_id": tenant_id, "kind": "order", "reference": _reference(p)} for p in plans],
@@ -553,34 +553,31 @@ async def _lines(session: AsyncSession, plans: list[_Plan]) -> None:
         await session.execute(insert(OrderLineMaterial), materials)
 
 
-def _events(session: AsyncSession, channel: Channel, plans: list[_Plan], actor: str) -> None:
-    session.add_all(
-        event
-        for plan in plans
-        for event in (
-            OrderEvent(
-                order_id=plan.order_id,
-                kind="received",
-                actor=actor,
-                message=f"received from {channel.name}",
-                to_status=S.received.value,
-                details={
-                    "channel": channel.code,
-                    "external_id": plan.norm.external_id,
-                    "inbox_id": plan.inbox_id,
-                },
-            ),
-            OrderEvent(
-                order_id=plan.order_id,
-                kind="status",
-                actor=actor,
-                message="stock reserved",
-                from_status=S.received.value,
-                to_status=S.reserved.value,
-                details={},
-            ),
+async def _events(session: AsyncSession, channel: Channel, plans: list[_Plan], actor: str) -> None:
+    """Each order's first two timeline events, as rows (not ORM objects: a batch writes hundreds)."""
+    received = {"kind": "received", "actor": actor, "message": f"received from {channel.name}"}
+    reserved = {"kind": "status", "actor": actor, "message": "stock reserved", "details": {}}
+    rows = []
+    for plan in plans:
+        details = {"channel": channel.code, "external_id": plan.norm.external_id, "inbox_id": plan.inbox_id}
+        rows.append(
+            {
+                **received,
+                "order_id": plan.order_id,
+                "from_status": None,
+                "to_status": S.received.value,
+                "details": details,
+            }
         )
-    )
+        rows.append(
+            {
+                **reserved,
+                "order_id": plan.order_id,
+                "from_status": S.received.value,
+                "to_status": S.reserved.value,
+            }
+        )
+    await session.execute(insert(OrderEvent), rows)
 
 
 async def _outbox(session: AsyncSession, plans: list[_Plan], tenant_id: int) -> None:

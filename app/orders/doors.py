@@ -14,26 +14,27 @@ They raise ``UserError`` only for the caller's own mistakes (unknown channel, to
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import inbox
 from app.channels.adapters import UnknownPlatformError, get_adapter
 from app.channels.adapters._payload import decode
 from app.channels.adapters.base import header
 from app.channels.adapters.generic import CANCEL_FORMAT, ORDER_FORMAT, REFUND_FORMAT, GenericAdapter
 from app.channels.models import Channel
 from app.channels.normalized import AdapterError, NormalizedOrder
+from app.coalesce import Coalescer
 from app.db import Database, TenantRef, is_transient
 from app.errors import NotFound, UserError
 from app.fulfillment import inbound
 from app.inbox import InboxMessage, InboxStatus, mark, mark_many
-from app.inbox import store as inbox_store
+from app.orders.arrivals import channel_source
 from app.orders.batch import ingest_batch
 from app.orders.ingest import ingest, ingest_cancel
 
@@ -84,10 +85,6 @@ class DoorResult:
     @property
     def ok(self) -> bool:
         return self.status == InboxStatus.processed.value
-
-
-def channel_source(channel_id: int) -> str:
-    return f"channel:{channel_id}"
 
 
 async def resolve_tenant(db: Database, tenant: TenantRef | int) -> TenantRef:
@@ -211,8 +208,7 @@ async def store_rejected(
 ) -> int:
     """Keep a payload that failed authentication (never processed, never replayable)."""
     async with db.control_session() as session:
-        msg = await inbox_store(
-            session,
+        row = inbox.row(
             source=source,
             body=body,
             headers=dict(headers),
@@ -220,7 +216,8 @@ async def store_rejected(
             status=InboxStatus.rejected,
             error=error,
         )
-        return msg.id
+        (inbox_id,) = await inbox.store_many(session, [row])
+        return inbox_id
 
 
 async def receive_channel_payload(
@@ -234,71 +231,44 @@ async def receive_channel_payload(
 ) -> DoorResult:
     """Store an authenticated payload for a channel, then process it; never raises for payload problems."""
     async with db.control_session() as session:
-        msg = await inbox_store(
-            session,
+        row = inbox.row(
             source=channel_source(channel_ref.channel_id),
             body=body,
             headers=with_kind(headers, kind),
             tenant_id=channel_ref.tenant.id,
         )
-        inbox_id, stored_headers = msg.id, dict(msg.headers)
-    return await _together.submit(db, channel_ref, inbox_id, body, stored_headers, actor)
+        (inbox_id,) = await inbox.store_many(session, [row])
+    return await process_stored(db, channel_ref, inbox_id, body, row["headers"], actor)
 
 
-class _Together:
-    """Payloads of one channel stored while an ingest of that channel runs are ingested together
-    next (``ingest_fast``, then one by one for what it leaves): on a busy channel each webhook costs a
-    share of one batch instead of a transaction of its own. A lone payload goes at once (a batch of
-    one), so nothing waits on a timer. Per event loop, tenant and channel; the caller's request waits
-    for its own result, which is the same ``run_stored`` would give."""
+async def process_stored(
+    db: Database, ref: ChannelRef, inbox_id: int, body: bytes, headers: dict[str, str], actor: str
+) -> DoorResult:
+    """Process a stored payload; payloads of one channel stored while an ingest of that channel runs are
+    ingested together next (``ingest_fast``, then one by one for what it leaves), so on a busy channel
+    each webhook costs a share of one batch. The result is the one ``run_stored`` would give."""
+    return await _together.submit((db, ref, actor), (inbox_id, body, headers))
 
-    def __init__(self) -> None:
-        self.waiting: dict[tuple, list[tuple[int, bytes, dict[str, str], asyncio.Future]]] = {}
-        self.draining: set[asyncio.Task] = set()
 
-    async def submit(
-        self, db: Database, ref: ChannelRef, inbox_id: int, body: bytes, headers: dict[str, str], actor: str
-    ) -> DoorResult:
-        loop = asyncio.get_running_loop()
-        key = (id(loop), ref.tenant.id, ref.channel_id, actor)
-        future = loop.create_future()
-        queue = self.waiting.get(key)
-        self.waiting.setdefault(key, []).append((inbox_id, body, headers, future))
-        if queue is None:  # nobody is draining this channel: this request does
-            task = loop.create_task(self._drain(db, ref, key, actor))
-            self.draining.add(task)
-            task.add_done_callback(self.draining.discard)
-        return await future
-
-    async def _drain(self, db: Database, ref: ChannelRef, key: tuple, actor: str) -> None:
+async def _run_together(
+    key: tuple[Database, ChannelRef, str], batch: list[tuple[int, bytes, dict[str, str]]]
+) -> list[DoorResult | BaseException]:
+    db, ref, actor = key
+    fast: dict[int, DoorResult] = {}
+    try:
+        fast = await ingest_fast(db, ref.tenant, ref.channel_id, batch, actor)
+    except Exception:
+        log.exception("set-based ingest failed; taking the payloads one by one")
+    results: list[DoorResult | BaseException] = []
+    for k, (inbox_id, body, headers) in enumerate(batch):
         try:
-            while self.waiting.get(key):
-                batch, self.waiting[key] = self.waiting[key][:FAST_CHUNK], self.waiting[key][FAST_CHUNK:]
-                await self._run(db, ref, batch, actor)
-        finally:
-            for *_, future in self.waiting.pop(key, []):
-                if not future.done():  # only if _run itself failed: never leave a request hanging
-                    future.set_exception(RuntimeError("ingest stopped"))
-
-    async def _run(self, db: Database, ref: ChannelRef, batch: list, actor: str) -> None:
-        fast: dict[int, DoorResult] = {}
-        try:
-            stored = [(inbox_id, body, headers) for inbox_id, body, headers, _ in batch]
-            fast = await ingest_fast(db, ref.tenant, ref.channel_id, stored, actor)
-        except Exception:
-            log.exception("set-based ingest failed; taking the payloads one by one")
-        for k, (inbox_id, body, headers, future) in enumerate(batch):
-            try:
-                result = fast.get(k) or await run_stored(db, ref, inbox_id, body, headers, actor)
-            except Exception as exc:  # run_stored does not raise for payload problems
-                if not future.done():
-                    future.set_exception(exc)
-                continue
-            if not future.done():  # a request that went away cancelled its future; the work is done
-                future.set_result(result)
+            results.append(fast.get(k) or await run_stored(db, ref, inbox_id, body, headers, actor))
+        except Exception as exc:  # run_stored does not raise for payload problems
+            results.append(exc)
+    return results
 
 
-_together = _Together()
+_together: Coalescer[tuple[int, bytes, dict[str, str]], DoorResult] = Coalescer(_run_together, FAST_CHUNK)
 
 
 async def replay(
@@ -361,13 +331,9 @@ async def ingest_many(
         if await session.get(Channel, channel_id) is None:
             raise NotFound("channel", "channelId")
     source, headers = channel_source(channel_id), with_kind({}, kind)
-    rows = [
-        {"source": source, "body": b, "headers": headers, "tenant_id": ref.id, "status": InboxStatus.received}
-        for b in bodies
-    ]
+    rows = [inbox.row(source=source, body=b, headers=headers, tenant_id=ref.id) for b in bodies]
     async with db.control_session() as session:
-        statement = insert(InboxMessage).returning(InboxMessage.id, sort_by_parameter_order=True)
-        ids = list((await session.scalars(statement, rows)).all())
+        ids = await inbox.store_many(session, rows)
     fast = await ingest_fast(
         db, ref, channel_id, [(i, b, headers) for i, b in zip(ids, bodies, strict=True)], actor
     )
