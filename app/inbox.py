@@ -19,6 +19,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    any_,
     func,
     insert,
     update,
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import ControlBase
+from app.inventory import arrays
 
 
 class InboxStatus(enum.StrEnum):
@@ -102,7 +104,7 @@ async def mark_many(
     if inbox_ids:
         await session.execute(
             update(InboxMessage)
-            .where(InboxMessage.id.in_(inbox_ids))
+            .where(InboxMessage.id == any_(arrays.ids(inbox_ids)))
             .values(
                 status=status,
                 error=error,

@@ -10,13 +10,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, or_, select
+from sqlalchemy import Select, any_, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog import fields as f
 from app.catalog.models import STOCKED_KINDS, Material, Product, ProductComponent, ProductKind
 from app.errors import NotFound, UserError
+from app.inventory import arrays
 
 MATERIAL_FLAGS = ("serial_tracked", "batch_tracked", "cold_chain", "fragile", "high_value")
 MATERIAL_MEASURES = {
@@ -343,7 +344,7 @@ async def explode(session: AsyncSession, product_ids: list[int]) -> dict[int, Ex
             ProductComponent.quantity,
         )
         .outerjoin(ProductComponent, ProductComponent.product_id == Product.id)
-        .where(Product.id.in_(set(product_ids)))
+        .where(Product.id == any_(arrays.ids(set(product_ids))))
         .order_by(Product.id, ProductComponent.material_id)
     )
     out: dict[int, Exploded] = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import BigInteger, Integer, bindparam, func
+from sqlalchemy import BigInteger, Integer, String, bindparam, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeEngine
 
@@ -16,6 +16,11 @@ from sqlalchemy.types import TypeEngine
 def ids(values: Iterable[int]):
     """A ``bigint[]`` parameter."""
     return bindparam(None, list(values), type_=ARRAY(BigInteger))
+
+
+def texts(values: Iterable[str]):
+    """A ``varchar[]`` parameter."""
+    return bindparam(None, list(values), type_=ARRAY(String))
 
 
 def ints(values: Iterable[int]):

@@ -6,11 +6,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import any_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels.models import Channel
 from app.errors import NotFound
+from app.inventory import arrays
 from app.inventory.models import (
     AllocationPool,
     ChannelUsage,
@@ -56,7 +57,10 @@ async def channel_rules(session: AsyncSession, channel_id: int, material_ids: li
         await session.scalars(
             select(AllocationPool).where(
                 AllocationPool.channel_id == channel_id,
-                or_(AllocationPool.material_id.is_(None), AllocationPool.material_id.in_(material_ids)),
+                or_(
+                    AllocationPool.material_id.is_(None),
+                    AllocationPool.material_id == any_(arrays.ids(material_ids)),
+                ),
             )
         )
     ).all()
@@ -71,14 +75,17 @@ async def channel_atp(session: AsyncSession, channel_id: int, material_ids: list
     network = {
         n.material_id: n
         for n in (
-            await session.scalars(select(NetworkStock).where(NetworkStock.material_id.in_(material_ids)))
+            await session.scalars(
+                select(NetworkStock).where(NetworkStock.material_id == any_(arrays.ids(material_ids)))
+            )
         )
     }
     usage = dict(
         (
             await session.execute(
                 select(ChannelUsage.material_id, ChannelUsage.reserved).where(
-                    ChannelUsage.channel_id == channel_id, ChannelUsage.material_id.in_(material_ids)
+                    ChannelUsage.channel_id == channel_id,
+                    ChannelUsage.material_id == any_(arrays.ids(material_ids)),
                 )
             )
         ).all()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import any_, select
 
 from app import inbox, signing
 from app.channels.adapters import UnknownPlatformError, get_adapter
@@ -20,6 +20,7 @@ from app.channels.adapters.base import header
 from app.channels.models import Channel
 from app.coalesce import Coalescer
 from app.db import Database, TenantRef
+from app.inventory import arrays
 
 GROUP_LIMIT = 500  # payloads per store transaction
 
@@ -73,7 +74,7 @@ async def _store_group(
             row.id: row
             for row in await session.execute(
                 select(Channel.id, Channel.platform, Channel.webhook_secret, Channel.active).where(
-                    Channel.id.in_(wanted)
+                    Channel.id == any_(arrays.ids(wanted))
                 )
             )
         }

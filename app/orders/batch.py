@@ -422,7 +422,9 @@ async def _write(
     await _lines(session, plans)
     await _events(session, channel, plans, actor)
     await session.execute(
-        insert(UsageEvent).on_conflict_do_nothing(index_elements=["tenant_id", "kind", "reference"]),
+        insert(UsageEvent.__table__).on_conflict_do_nothing(
+            index_elements=["tenant_id", "kind", "reference"]
+        ),
         [{"tenant_id": tenant_id, "kind": "order", "reference": _reference(p)} for p in plans],
     )
     await _outbox(session, plans, tenant_id)
@@ -432,6 +434,13 @@ async def _write(
 
 def _reference(plan: _Plan) -> str:
     return f"order:{plan.order_id}"
+
+
+def _insert_returning_ids(model: type) -> Any:
+    """An INSERT of plain rows returning their ids in row order. Core, not the ORM's bulk path: a batch
+    writes hundreds of rows and the ORM's per-row bookkeeping costs more than the statement."""
+    table = model.__table__
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
 
 
 async def _customers(session: AsyncSession, plans: list[_Plan], owners: dict[Hash, int]) -> None:
@@ -444,9 +453,7 @@ async def _customers(session: AsyncSession, plans: list[_Plan], owners: dict[Has
     new = [g for g, members in groups.items() if members[0].customer_id is None]
     if new:
         rows = [{**details[g], "tags": [], "blacklisted": False, "order_count": len(groups[g])} for g in new]
-        ids = (
-            await session.scalars(insert(Customer).returning(Customer.id, sort_by_parameter_order=True), rows)
-        ).all()
+        ids = (await session.scalars(_insert_returning_ids(Customer), rows)).all()
         for g, customer_id in zip(new, ids, strict=True):
             for plan in groups[g]:
                 plan.customer_id = customer_id
@@ -456,9 +463,9 @@ async def _customers(session: AsyncSession, plans: list[_Plan], owners: dict[Has
     missing = [(h, c) for h, c in attach if h not in owners]
     if missing:
         statement = (
-            insert(CustomerIdentity)
+            insert(CustomerIdentity.__table__)
             .on_conflict_do_nothing(index_elements=["kind", "value_hash"])
-            .returning(CustomerIdentity.id)
+            .returning(CustomerIdentity.__table__.c.id)
         )
         rows = [{"customer_id": c, "kind": k, "value_hash": v} for (k, v), c in missing]
         claimed = (await session.execute(statement, rows)).all()
@@ -524,7 +531,9 @@ async def _orders(session: AsyncSession, channel: Channel, plans: list[_Plan]) -
             }
         )
     statement = (
-        insert(Order).on_conflict_do_nothing(index_elements=["channel_id", "external_id"]).returning(Order.id)
+        insert(Order.__table__)
+        .on_conflict_do_nothing(index_elements=["channel_id", "external_id"])
+        .returning(Order.__table__.c.id)
     )
     claimed = (await session.execute(statement, rows)).all()
     if len(claimed) != len(plans):
@@ -536,9 +545,7 @@ async def _lines(session: AsyncSession, plans: list[_Plan]) -> None:
         lines.line_values(plan.order_id, line, product) for plan in plans for line, product, _ in plan.lines
     ]
     parts = [parts for plan in plans for _, _, parts in plan.lines]
-    ids = (
-        await session.scalars(insert(OrderLine).returning(OrderLine.id, sort_by_parameter_order=True), rows)
-    ).all()
+    ids = (await session.scalars(_insert_returning_ids(OrderLine), rows)).all()
     materials = [
         {
             "line_id": line_id,
@@ -550,7 +557,7 @@ async def _lines(session: AsyncSession, plans: list[_Plan]) -> None:
         for material_id, per in exploded
     ]
     if materials:
-        await session.execute(insert(OrderLineMaterial), materials)
+        await session.execute(insert(OrderLineMaterial.__table__), materials)
 
 
 async def _events(session: AsyncSession, channel: Channel, plans: list[_Plan], actor: str) -> None:
@@ -577,7 +584,7 @@ async def _events(session: AsyncSession, channel: Channel, plans: list[_Plan], a
                 "to_status": S.reserved.value,
             }
         )
-    await session.execute(insert(OrderEvent), rows)
+    await session.execute(insert(OrderEvent.__table__), rows)
 
 
 async def _outbox(session: AsyncSession, plans: list[_Plan], tenant_id: int) -> None:
@@ -586,7 +593,7 @@ async def _outbox(session: AsyncSession, plans: list[_Plan], tenant_id: int) -> 
     routes = [
         {"job": "route_order", "tenant_id": tenant_id, "kwargs": {"order_id": p.order_id}} for p in plans
     ]
-    await session.execute(insert(OutboxMessage), routes)
+    await session.execute(insert(OutboxMessage.__table__), routes)
     automations = (
         await session.scalars(
             select(Automation).where(Automation.enabled, Automation.on_status == S.reserved.value)
@@ -596,7 +603,7 @@ async def _outbox(session: AsyncSession, plans: list[_Plan], tenant_id: int) -> 
         return
     now: datetime = await session.scalar(select(func.now()))
     await session.execute(
-        insert(OutboxMessage),
+        insert(OutboxMessage.__table__),
         [
             {
                 "job": "run_order_automation",
@@ -665,9 +672,9 @@ async def _reserve(
         for plan in plans
         for m, q in sorted(plan.needs.items())
     ]
-    await session.execute(insert(Reservation), reservations)
+    await session.execute(insert(Reservation.__table__), reservations)
     await session.execute(
-        insert(StockMovement),
+        insert(StockMovement.__table__),
         [
             {
                 "kind": MovementKind.reservation,

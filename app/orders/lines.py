@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import any_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog import service as catalog
 from app.catalog.models import ChannelListing, Product, ProductKind
 from app.channels.models import Channel
 from app.channels.normalized import NormalizedLine
+from app.inventory import arrays
 from app.orders.models import Order, OrderLine, OrderLineMaterial
 
 UNKNOWN_ITEM = "unknown_item"
@@ -40,7 +41,10 @@ async def resolve(session: AsyncSession, channel_id: int, keys: set[Key]) -> dic
             .join(Product, Product.id == ChannelListing.product_id)
             .where(
                 ChannelListing.channel_id == channel_id,
-                or_(ChannelListing.external_item_id.in_(items), ChannelListing.external_sku_id.in_(skus)),
+                or_(
+                    ChannelListing.external_item_id == any_(arrays.texts(items)),
+                    ChannelListing.external_sku_id == any_(arrays.texts(skus)),
+                ),
             )
         )
     ).all()
