@@ -22,6 +22,7 @@ from app.api.view import GraphQLView
 from app.api.webhooks import channel_webhook, fulfilment_webhook
 from app.db import close_db, get_db, init_db
 from app.logs import configure_logging, request_id_var
+from app.orders import doors
 from app.redis import close_redis, get_redis
 
 log = logging.getLogger("app.http")
@@ -141,6 +142,7 @@ def create_app(*, manage_resources: bool = True) -> Starlette:
             configure_logging()
             init_db()
         yield
+        await doors.settle()  # webhooks answered at ack=stored finish their ingest before the pool closes
         if manage_resources:
             await close_redis()
             await close_db()

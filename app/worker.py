@@ -25,7 +25,7 @@ from app.fulfillment.jobs import (
 )
 from app.inventory.jobs import sync_channel_stock
 from app.logs import configure_logging
-from app.orders.jobs import resume_waiting_orders, run_order_automation
+from app.orders.jobs import inbox_sweep, resume_waiting_orders, run_order_automation
 from app.outbox import run_relay
 from app.redis import redis_settings
 from app.routing.jobs import route_order
@@ -47,7 +47,10 @@ FUNCTIONS = [
 ]
 
 # Periodic safety nets (not data changes of their own: they call the idempotent job functions).
-CRON_JOBS = [cron(fulfilment_sweep, name="fulfilment_sweep", second=0, unique=True, timeout=120)]
+CRON_JOBS = [
+    cron(fulfilment_sweep, name="fulfilment_sweep", second=0, unique=True, timeout=120),
+    cron(inbox_sweep, name="inbox_sweep", second=30, unique=True, timeout=120),
+]
 
 
 async def startup(ctx: dict) -> None:

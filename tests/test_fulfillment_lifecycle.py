@@ -404,7 +404,10 @@ def test_the_sweep_runs_every_minute_in_the_long_running_worker_only():
 
     [job] = [c for c in WorkerSettings.cron_jobs if c.name == "fulfilment_sweep"]
     assert job.coroutine is fulfilment_jobs.fulfilment_sweep and job.second == 0 and job.minute is None
-    assert [c.name for c in make_worker(handle_signals=False).cron_jobs] == ["fulfilment_sweep"]
+    assert [c.name for c in make_worker(handle_signals=False).cron_jobs] == [
+        "fulfilment_sweep",
+        "inbox_sweep",
+    ]
     assert make_worker(burst=True, handle_signals=False).cron_jobs == []
 
 

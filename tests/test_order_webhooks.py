@@ -340,3 +340,69 @@ async def test_a_burst_is_stored_in_a_few_group_transactions_and_each_delivery_a
     await gql(rotate, {"input": {"id": a_gid}}, token=a.token)
     body = json.dumps({**json.loads(forged), "id": "AFTER-ROTATION"}).encode()
     assert (await post(client, a_gid, body, oms_headers(a_one.webhook_secret, body))).status_code == 401
+
+
+async def test_ack_stored_answers_once_stored_and_ingests_after_the_answer(client, gql, tenant_a):
+    gid, channel = await make_webhook_channel(gql, tenant_a)
+    body = json.dumps({**json.loads(fixture("generic", "order.json")), "id": "ACK-STORED-1"}).encode()
+    answer = await post(client, gid, body, oms_headers(channel.webhook_secret, body), ack="stored")
+    assert answer.status_code == 202, answer.text
+    assert (answer.json()["status"], answer.json()["order"]) == ("received", None)
+    await doors.settle()  # the ingest ran after the answer, in the same process
+    stored = await inbox_row(answer.json()["inboxId"])
+    assert (stored.status.value, stored.error) == ("processed", None)
+    assert await count_orders(tenant_a, channel.id) == 1
+
+    # Anything but processed|stored is the sender's mistake: 400, kept as rejected, no order.
+    other = json.dumps({**json.loads(body), "id": "ACK-BAD"}).encode()
+    bad = await post(client, gid, other, oms_headers(channel.webhook_secret, other), ack="later")
+    assert bad.status_code == 400 and bad.json()["error"] == "ack must be one of processed, stored"
+    assert (await inbox_row(bad.json()["inboxId"])).status.value == "rejected"
+    await doors.settle()
+    assert await count_orders(tenant_a, channel.id) == 1
+
+
+async def test_the_inbox_sweep_replays_stale_received_payloads_each_in_its_own_tenant(gql, make_tenant):
+    """A payload stored but never ingested (the process died in between) is replayed by the minute cron
+    once stale, in the tenant that stored it; a fresh one is left alone, and a second sweep does nothing."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app import inbox
+    from app.orders.jobs import inbox_sweep
+
+    a, b = await make_tenant("a"), await make_tenant("b")
+    (_, a_channel), (_, b_channel) = [await make_webhook_channel(gql, t) for t in (a, b)]
+    a_tenant, b_tenant = (int(GlobalID.from_id(t.tenant_id).node_id) for t in (a, b))
+
+    def order(external_id: str) -> bytes:
+        return json.dumps({**json.loads(fixture("generic", "order.json")), "id": external_id}).encode()
+
+    rows = [
+        inbox.row(source=f"channel:{a_channel.id}", body=order("SWEPT-A"), tenant_id=a_tenant),
+        inbox.row(source=f"channel:{b_channel.id}", body=order("SWEPT-B"), tenant_id=b_tenant),
+        inbox.row(source=f"channel:{a_channel.id}", body=order("FRESH-A"), tenant_id=a_tenant),
+    ]
+    async with control_session() as session:
+        stale_a, stale_b, fresh = await inbox.store_many(session, rows)
+        await session.execute(
+            update(InboxMessage)
+            .where(InboxMessage.id.in_([stale_a, stale_b]))
+            .values(received_at=func.now() - timedelta(minutes=3))
+        )
+
+    await inbox_sweep({"db": get_db()})
+    assert [(await inbox_row(i)).status.value for i in (stale_a, stale_b, fresh)] == [
+        "processed",
+        "processed",
+        "received",
+    ]
+    for tenant, channel, external_id in ((a, a_channel, "SWEPT-A"), (b, b_channel, "SWEPT-B")):
+        async with tenant_session(tenant_ref(tenant)) as session:
+            found = (
+                await session.scalars(select(Order.external_id).where(Order.channel_id == channel.id))
+            ).all()
+        assert found == [external_id]
+    await inbox_sweep({"db": get_db()})  # nothing left to do: still one order each
+    assert (await count_orders(a), await count_orders(b)) == (1, 1)

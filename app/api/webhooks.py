@@ -13,7 +13,10 @@ Signatures (compared in constant time):
   scheme (the channel secret is the app's client secret).
 
 Answers: 200 processed / 202 stored but failed (JSON ``{inboxId, status, outcome, order, error}``); 401
-bad or missing signature (stored as rejected); 404 unknown or inactive channel; 413 body over 5 MB. A
+bad or missing signature (stored as rejected); 404 unknown or inactive channel; 413 body over 5 MB.
+With ``?ack=stored`` the answer comes as soon as the payload is stored (202, status ``received``) and the
+ingest runs after it; the inbox sweep replays the row if the process dies first. Platforms that resend
+a webhook not answered within a few seconds (Shopify: five) are best served by it during bursts. A
 payload we cannot parse still gets a 2xx: it is safely stored and will be replayed after the fix, and a
 non-2xx would only make the platform resend the same bytes (and, for Shopify, eventually delete the
 subscription); the error in the answer shows up in the sender's delivery log.
@@ -29,6 +32,8 @@ from app.db import get_db
 from app.fulfillment import inbound
 from app.orders import arrivals, doors
 from tenants.auth import tenant_cache
+
+ACKS = ("processed", "stored")  # ?ack=: answer once ingested (default) or once safely stored
 
 
 def channel_ids(gid: str) -> tuple[int, int] | None:
@@ -102,6 +107,9 @@ async def channel_webhook(request: Request) -> Response:
         headers = doors.with_kind(headers, kind)
     if not tenant_active:
         return await _rejected(tenant_id, source, body, headers, "the tenant is suspended", 404)
+    ack = request.query_params.get("ack", "processed")
+    if ack not in ACKS:
+        return await _rejected(tenant_id, source, body, headers, f"ack must be one of {', '.join(ACKS)}", 400)
     arrival = await arrivals.arrive(db, ref, channel_id, body, headers)
     if arrival.problem is not None:
         rejected = doors.DoorResult(arrival.inbox_id, "rejected", error=arrival.problem)
@@ -109,6 +117,9 @@ async def channel_webhook(request: Request) -> Response:
     # Authentic and stored: now processed. An inactive channel's payload is kept as failed, so it can be
     # replayed once the channel is reactivated.
     channel = doors.ChannelRef(ref, channel_id)
+    if ack == "stored":
+        doors.process_later(db, channel, arrival.inbox_id, body, arrival.headers, "webhook")
+        return _answer(202, result=doors.DoorResult(arrival.inbox_id, "received"), tenant_id=tenant_id)
     result = await doors.process_stored(db, channel, arrival.inbox_id, body, arrival.headers, "webhook")
     code = 200 if result.ok else (202 if arrival.active else 404)
     return _answer(code, result=result, tenant_id=tenant_id)

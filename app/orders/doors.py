@@ -14,6 +14,7 @@ They raise ``UserError`` only for the caller's own mistakes (unknown channel, to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -248,6 +249,33 @@ async def process_stored(
     ingested together next (``ingest_fast``, then one by one for what it leaves), so on a busy channel
     each webhook costs a share of one batch. The result is the one ``run_stored`` would give."""
     return await _together.submit((db, ref, actor), (inbox_id, body, headers))
+
+
+def process_later(
+    db: Database, ref: ChannelRef, inbox_id: int, body: bytes, headers: dict[str, str], actor: str
+) -> None:
+    """Process a stored payload after its sender has been answered (a webhook at ``?ack=stored``). Should
+    this process die first, the row is still ``received`` and the inbox sweep (``orders.inbox_sweep``)
+    replays it."""
+
+    async def run() -> None:
+        try:
+            await process_stored(db, ref, inbox_id, body, headers, actor)
+        except Exception:  # process_stored does not raise for payload problems: this is a bug or outage
+            log.exception("background ingest of inbox row %s failed; the inbox sweep replays it", inbox_id)
+
+    task = asyncio.get_running_loop().create_task(run())
+    _later.add(task)
+    task.add_done_callback(_later.discard)
+
+
+async def settle() -> None:
+    """Wait for the background ingests still running (shut-down; tests)."""
+    while _later:
+        await asyncio.gather(*list(_later), return_exceptions=True)
+
+
+_later: set[asyncio.Task] = set()
 
 
 async def _run_together(
