@@ -270,9 +270,10 @@ def process_later(
 
 
 async def settle() -> None:
-    """Wait for the background ingests still running (shut-down; tests)."""
-    while _later:
-        await asyncio.gather(*list(_later), return_exceptions=True)
+    """Wait for this event loop's background ingests still running (shut-down; tests)."""
+    loop = asyncio.get_running_loop()
+    while running := [task for task in _later if task.get_loop() is loop]:
+        await asyncio.gather(*running, return_exceptions=True)
 
 
 _later: set[asyncio.Task] = set()
