@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.conftest import CREATE_KEY, SIGNUP
@@ -30,12 +28,10 @@ def _signup_input(slug: str, email: str | None = None, password: str = "correct 
 
 
 async def test_signup_provisions_schema_and_signs_owner_in(gql, db):
-    started = time.perf_counter()
+    # How long provisioning takes is measured in bench/tenants.py, not asserted here (CI machines vary).
     data = (await gql(SIGNUP, _signup_input("acme_shoes")))["signup"]
-    elapsed = time.perf_counter() - started
     assert data["userErrors"] == []
     assert data["tenant"]["slug"] == "acme_shoes"
-    assert elapsed < 1.0, f"signup took {elapsed:.2f}s"
     viewer = (await gql(VIEWER, token=data["accessToken"]))["viewer"]
     assert viewer["role"] == "owner"
     assert viewer["user"]["email"] == "o@acme_shoes.example.com"
