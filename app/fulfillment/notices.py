@@ -17,6 +17,8 @@ pending (its delivery row has an attempt): the location may hold it.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -122,6 +124,36 @@ async def deliver(session: AsyncSession, delivery_id: int, *, attempt: int = 1) 
         return "no_connector"
     if not delivery.payload.get("delivery_id"):
         delivery.payload = {"delivery_id": delivery.id, **delivery.payload}
+    result, delay = await attempt_delivery(session, delivery, connector, JOB, delivery_id=delivery.id)
+    if result.ok:
+        return "sent"
+    order = await session.scalar(
+        select(Order)
+        .join(FulfillmentOrder, FulfillmentOrder.order_id == Order.id)
+        .where(FulfillmentOrder.id == delivery.fulfillment_order_id)
+    )
+    name = await session.scalar(select(Location.name).where(Location.id == delivery.location_id))
+    if delay is not None:
+        message = (
+            f"could not tell {name}'s connector ({delivery.event}, attempt {delivery.attempts}):"
+            f" {result.error}; retrying in {int(delay.total_seconds() // 60)} min"
+        )
+    else:
+        message = f"gave up telling {name}'s connector ({delivery.event}) after {delivery.attempts} attempts"
+    if order is not None:
+        details = {"fo": delivery.fulfillment_order_id, "delivery": delivery.id, "error": result.error}
+        timeline.record(session, order, "fulfilment", actor=ACTOR, message=message[:2000], details=details)
+    await session.flush()
+    return "failed"
+
+
+async def attempt_delivery(
+    session: AsyncSession, delivery: ConnectorDelivery, connector: LocationConnector, job: str, **job_kwargs
+) -> tuple[connectors.Attempt, timedelta | None]:
+    """Post a delivery's payload once and record the attempt on its row: sent; or failed, with ``job``
+    (``job_kwargs`` plus the next ``attempt``) enqueued after its backoff while attempts remain. Returns
+    (the attempt, the retry delay, or None when sent or given up). The release and these messages both
+    go through it."""
     delivery.url = connector.url
     result = await connectors.post(connector.url, connector.secret, connectors.encode(delivery.payload))
     delivery.attempts += 1
@@ -129,34 +161,19 @@ async def deliver(session: AsyncSession, delivery_id: int, *, attempt: int = 1) 
     if result.ok:
         delivery.status, delivery.last_error = DeliveryStatus.sent, None
         delivery.sent_at, delivery.next_attempt_at = func.now(), None
-        return "sent"
+        return result, None
     delivery.status, delivery.last_error = DeliveryStatus.failed, result.error
-    order = await session.scalar(
-        select(Order)
-        .join(FulfillmentOrder, FulfillmentOrder.order_id == Order.id)
-        .where(FulfillmentOrder.id == delivery.fulfillment_order_id)
-    )
-    name = await session.scalar(select(Location.name).where(Location.id == delivery.location_id))
-    if delivery.attempts < connectors.MAX_ATTEMPTS:
-        delay = connectors.BACKOFF[delivery.attempts - 1]
-        delivery.next_attempt_at = func.now() + delay
-        await outbox.enqueue(
-            session,
-            JOB,
-            tenant_id=session_tenant(session).id,
-            delay=delay,
-            delivery_id=delivery.id,
-            attempt=delivery.attempts + 1,
-        )
-        message = (
-            f"could not tell {name}'s connector ({delivery.event}, attempt {delivery.attempts}):"
-            f" {result.error}; retrying in {int(delay.total_seconds() // 60)} min"
-        )
-    else:
+    if delivery.attempts >= connectors.MAX_ATTEMPTS:
         delivery.next_attempt_at = None
-        message = f"gave up telling {name}'s connector ({delivery.event}) after {delivery.attempts} attempts"
-    if order is not None:
-        details = {"fo": delivery.fulfillment_order_id, "delivery": delivery.id, "error": result.error}
-        timeline.record(session, order, "fulfilment", actor=ACTOR, message=message[:2000], details=details)
-    await session.flush()
-    return "failed"
+        return result, None
+    delay = connectors.BACKOFF[delivery.attempts - 1]
+    delivery.next_attempt_at = func.now() + delay
+    await outbox.enqueue(
+        session,
+        job,
+        tenant_id=session_tenant(session).id,
+        delay=delay,
+        attempt=delivery.attempts + 1,
+        **job_kwargs,
+    )
+    return result, delay

@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import outbox
 from app.catalog.models import Material
 from app.db import session_tenant
 from app.fulfillment import connectors, notices, timeouts
@@ -219,35 +218,20 @@ async def release(session: AsyncSession, fo_id: int, *, attempt: int | None = No
     if not delivery.payload:
         order = await session.get(Order, fo.order_id)
         delivery.payload = {"delivery_id": delivery.id, **await release_payload(session, fo, order)}
-    delivery.url = connector.url
-    result = await connectors.post(connector.url, connector.secret, connectors.encode(delivery.payload))
-    delivery.attempts += 1
-    delivery.response_code = result.status_code
+    result, delay = await notices.attempt_delivery(
+        session, delivery, connector, "release_fulfilment", fulfillment_order_id=fo.id
+    )
     order, fo = await locked(session, fo_id)
     if result.ok:
-        delivery.status, delivery.last_error = DeliveryStatus.sent, None
-        delivery.sent_at, delivery.next_attempt_at = func.now(), None
         await _assigned(session, order, fo, message=f"released to {name} (HTTP {result.status_code})")
         return "sent"
-    delivery.status, delivery.last_error = DeliveryStatus.failed, result.error
     details = {"fo": fo.id, "delivery": delivery.id, "attempt": delivery.attempts, "error": result.error}
-    if delivery.attempts < connectors.MAX_ATTEMPTS:
-        delay = connectors.BACKOFF[delivery.attempts - 1]
-        delivery.next_attempt_at = func.now() + delay
-        await outbox.enqueue(
-            session,
-            "release_fulfilment",
-            tenant_id=session_tenant(session).id,
-            delay=delay,
-            fulfillment_order_id=fo.id,
-            attempt=delivery.attempts + 1,
-        )
+    if delay is not None:
         message = (
             f"could not reach {name}'s connector (attempt {delivery.attempts}): {result.error};"
             f" retrying in {int(delay.total_seconds() // 60)} min"
         )
     else:
-        delivery.next_attempt_at = None
         message = f"gave up reaching {name}'s connector after {delivery.attempts} attempts: {result.error}"
     timeline.record(session, order, "fulfilment", actor=ACTOR, message=message[:2000], details=details)
     await session.flush()
