@@ -17,15 +17,15 @@ from sqlalchemy import func, select, update
 from strawberry import relay
 
 from app.db import TenantRef, get_db, tenant_session
-from app.fulfillment.models import FulfillmentOrder
+from app.fulfillment.models import FulfillmentOrder, FulfillmentStatus
 from app.inventory import ledger
 from app.inventory import service as inventory
-from app.inventory.models import StockLevel
+from app.inventory.models import LocationKind, StockLevel
 from app.orders import doors
 from app.orders.models import Order, OrderEvent
 from app.outbox import OutboxMessage
 from app.routing.models import RoutingDecision
-from tests.factories import make_channel, make_location, make_sellable
+from tests.factories import make_channel, make_location, make_sellable, tenant_ref
 
 FIXTURE = Path(__file__).parent / "fixtures" / "channels" / "generic" / "order.json"
 CHENGDU = (30.5728, 104.0668)
@@ -258,3 +258,18 @@ SIMULATE = f"""query($input: SimulateRoutingInput!) {{ simulateRouting(input: $i
   orders {{ orderId orderNumber statusBefore statusAfter locationsBefore locationsAfter changed }}
   totals {{ orders changed shipmentsBefore shipmentsAfter distanceKmBefore distanceKmAfter }}
   {ERRORS} }} }}"""
+
+
+async def store_order(gql, tenant, run_jobs, server, external_id: str):
+    """An order routed to a Chengdu store (connected) with a Shanghai warehouse as the fallback:
+    (ref, store, shanghai, shop, connector secret, order id, its fulfilment order)."""
+    ref = await tenant_ref(tenant.slug)
+    store = await warehouse(ref, "Store Chengdu", CHENGDU, kind=LocationKind.store)
+    shanghai = await warehouse(ref, "WH Shanghai", SHANGHAI)
+    shop = await make_shop(ref, {store: 3, shanghai: 5})
+    secret = await connect(gql, tenant, ref, store, server.url)
+    order_id = await ingest(shop, external_id)
+    await drain(run_jobs)
+    [fo] = await fulfillment_orders(ref, order_id)
+    assert fo.location_id == store and fo.status is FulfillmentStatus.assigned
+    return ref, store, shanghai, shop, secret, order_id, fo

@@ -43,6 +43,7 @@ from tests.routing_support import (
     order_of,
     run_delayed,
     sign,
+    store_order,
     warehouse,
 )
 
@@ -52,20 +53,6 @@ SET_STATUS = f"""mutation($input: SetLocationStatusInput!) {{
   setLocationStatus(input: $input) {{ location {{ id status }} {ERRORS} }} }}"""
 SET_TIMEOUTS = f"""mutation($input: SetLocationTimeoutsInput!) {{
   setLocationTimeouts(input: $input) {{ location {{ {LOCATION} }} {ERRORS} }} }}"""
-
-
-async def _store_order(gql, tenant, run_jobs, server, external_id: str):
-    """An order routed to a Chengdu store (connected) with a Shanghai warehouse as the fallback."""
-    ref = await tenant_ref(tenant.slug)
-    store = await warehouse(ref, "Store Chengdu", CHENGDU, kind=LocationKind.store)
-    shanghai = await warehouse(ref, "WH Shanghai", SHANGHAI)
-    shop = await make_shop(ref, {store: 3, shanghai: 5})
-    secret = await connect(gql, tenant, ref, store, server.url)
-    order_id = await ingest(shop, external_id)
-    await drain(run_jobs)
-    [fo] = await fulfillment_orders(ref, order_id)
-    assert fo.location_id == store and fo.status is FS.assigned
-    return ref, store, shanghai, shop, secret, order_id, fo
 
 
 def _messages(server, secret: str, event: str) -> list[dict]:
@@ -120,7 +107,7 @@ async def _past(ref, model, row_id: int, column: str) -> None:
 async def test_a_paused_store_loses_its_unaccepted_order_and_its_connector_is_told(
     gql, tenant_a, tenant_b, run_jobs, connector_server
 ):
-    ref, store, shanghai, shop, secret, order_id, fo = await _store_order(
+    ref, store, shanghai, shop, secret, order_id, fo = await store_order(
         gql, tenant_a, run_jobs, connector_server, "OUTAGE-1"
     )
     assert len(_messages(connector_server, secret, "fulfillment_order.released")) == 1
@@ -176,7 +163,7 @@ async def test_a_paused_store_loses_its_unaccepted_order_and_its_connector_is_to
 async def test_accepted_work_at_a_paused_store_stays_with_a_warning(
     gql, client, tenant_a, run_jobs, connector_server
 ):
-    ref, store, _, shop, secret, order_id, fo = await _store_order(
+    ref, store, _, shop, secret, order_id, fo = await store_order(
         gql, tenant_a, run_jobs, connector_server, "OUTAGE-2"
     )
     assert (await callback(client, ref, store, secret, fo.id, "accepted")).status_code == 200
@@ -203,7 +190,7 @@ async def test_accepted_work_at_a_paused_store_stays_with_a_warning(
 async def test_a_pickup_not_collected_in_time_is_cancelled_and_its_stock_released(
     gql, client, tenant_a, run_jobs, connector_server
 ):
-    ref, store, _, shop, secret, order_id, fo = await _store_order(
+    ref, store, _, shop, secret, order_id, fo = await store_order(
         gql, tenant_a, run_jobs, connector_server, "PICKUP-1"
     )
     # Not a pick-up order: the store cannot say so.
@@ -254,7 +241,7 @@ async def test_a_pickup_not_collected_in_time_is_cancelled_and_its_stock_release
 
 
 async def test_a_pickup_collected_in_time_is_left_alone(gql, client, tenant_a, run_jobs, connector_server):
-    ref, store, _, shop, secret, order_id, fo = await _store_order(
+    ref, store, _, shop, secret, order_id, fo = await store_order(
         gql, tenant_a, run_jobs, connector_server, "PICKUP-2"
     )
     await _make_pickup(ref, order_id)
@@ -377,7 +364,7 @@ async def test_a_scanned_shipment_raises_no_alert_and_carrier_sla_days_apply(
 async def test_the_sweep_reroutes_an_overdue_store_whose_timeout_job_was_lost(
     gql, tenant_a, run_jobs, connector_server
 ):
-    ref, _, shanghai, _, secret, order_id, fo = await _store_order(
+    ref, _, shanghai, _, secret, order_id, fo = await store_order(
         gql, tenant_a, run_jobs, connector_server, "SWEEP-1"
     )
     async with control_session() as session:
@@ -484,7 +471,7 @@ async def test_location_timeouts_through_graphql_are_checked_isolated_and_used(
 async def test_an_order_cancelled_after_hand_over_is_withdrawn_from_the_connector_with_retries(
     gql, tenant_a, tenant_b, run_jobs, connector_server
 ):
-    ref, store, _, _, secret, order_id, fo = await _store_order(
+    ref, store, _, _, secret, order_id, fo = await store_order(
         gql, tenant_a, run_jobs, connector_server, "CANCEL-1"
     )
     cancel = f"""mutation($input: CancelOrderInput!) {{

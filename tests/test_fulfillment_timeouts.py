@@ -12,41 +12,21 @@ from app.db import control_session, tenant_session
 from app.fulfillment import jobs as fulfilment_jobs
 from app.fulfillment import timeouts
 from app.fulfillment.models import FulfillmentOrder, FulfillmentStatus
-from app.inventory.models import LocationKind
 from app.orders.models import OrderStatus
 from app.outbox import OutboxMessage
 from tests.factories import tenant_ref
 from tests.routing_support import (
-    CHENGDU,
-    SHANGHAI,
     assert_ledger,
     callback,
-    connect,
     decisions,
     drain,
     events,
     fulfillment_orders,
-    ingest,
     level,
-    make_shop,
     order_of,
     run_delayed,
-    warehouse,
+    store_order,
 )
-
-
-async def _store_order(gql, tenant, run_jobs, server, external_id: str):
-    """An order routed to a Chengdu store (connected) with a Shanghai warehouse as the fallback."""
-    ref = await tenant_ref(tenant.slug)
-    store = await warehouse(ref, "Store Chengdu", CHENGDU, kind=LocationKind.store)
-    shanghai = await warehouse(ref, "WH Shanghai", SHANGHAI)
-    shop = await make_shop(ref, {store: 3, shanghai: 5})
-    secret = await connect(gql, tenant, ref, store, server.url)
-    order_id = await ingest(shop, external_id)
-    await drain(run_jobs)
-    [fo] = await fulfillment_orders(ref, order_id)
-    assert fo.location_id == store and fo.status is FulfillmentStatus.assigned
-    return ref, store, shanghai, shop, secret, order_id, fo
 
 
 async def _timeout_rows(ref, fo_id: int) -> list[OutboxMessage]:
@@ -88,7 +68,7 @@ async def _run_job(ref, fo_id: int, outbox_id: int = 1) -> str:
 async def test_a_store_that_does_not_accept_in_time_loses_the_order_to_another_location(
     client, gql, tenant_a, tenant_b, run_jobs, connector_server
 ):
-    ref, store, shanghai, shop, secret, order_id, fo = await _store_order(
+    ref, store, shanghai, shop, secret, order_id, fo = await store_order(
         gql, tenant_a, run_jobs, connector_server, "TIMEOUT-1"
     )
     [row] = await _timeout_rows(ref, fo.id)
@@ -142,7 +122,7 @@ async def test_a_store_that_does_not_accept_in_time_loses_the_order_to_another_l
 async def test_a_store_that_accepts_in_time_keeps_the_order(
     gql, client, tenant_a, run_jobs, connector_server
 ):
-    ref, store, _, shop, secret, order_id, fo = await _store_order(
+    ref, store, _, shop, secret, order_id, fo = await store_order(
         gql, tenant_a, run_jobs, connector_server, "TIMEOUT-2"
     )
     # Run before the deadline (clocks apart): it only looks again later.

@@ -32,7 +32,7 @@ from tests.routing_support import (
     run_delayed,
     warehouse,
 )
-from tests.test_orders_ingest import ingest_one, line_of, make_presale, web_order
+from tests.test_orders_ingest import ingest_one, line_of, make_presale, route_jobs, web_order
 
 RESUME = f"""mutation($input: ResumeWaitingOrdersInput!) {{
   resumeWaitingOrders(input: $input) {{ resumed followUp {ERRORS} }} }}"""
@@ -84,19 +84,6 @@ async def pending_resume_jobs(tenant_id: int, *, after_id: int = 0) -> int:
 async def last_outbox_id() -> int:
     async with get_db().control_session() as session:
         return await session.scalar(select(func.coalesce(func.max(OutboxMessage.id), 0)))
-
-
-async def route_jobs(tenant_id: int, order_id: int) -> int:
-    async with get_db().control_session() as session:
-        return await session.scalar(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(
-                OutboxMessage.job == "route_order",
-                OutboxMessage.tenant_id == tenant_id,
-                OutboxMessage.kwargs["order_id"].as_integer() == order_id,
-            )
-        )
 
 
 async def shop(ref, *, stock: int = 0):
