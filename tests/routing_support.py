@@ -273,3 +273,16 @@ async def store_order(gql, tenant, run_jobs, server, external_id: str):
     [fo] = await fulfillment_orders(ref, order_id)
     assert fo.location_id == store and fo.status is FulfillmentStatus.assigned
     return ref, store, shanghai, shop, secret, order_id, fo
+
+
+async def route_job(order_id: int) -> OutboxMessage:
+    """The order's first ``route_order`` outbox message (ingest enqueued it)."""
+    async with get_db().control_session() as session:
+        return await session.scalar(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.job == "route_order", OutboxMessage.kwargs["order_id"].as_integer() == order_id
+            )
+            .order_by(OutboxMessage.id)
+            .limit(1)
+        )

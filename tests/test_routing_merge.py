@@ -11,10 +11,9 @@ import json
 
 from sqlalchemy import select
 
-from app.db import get_db, tenant_session
+from app.db import tenant_session
 from app.fulfillment.models import FulfillmentStatus
 from app.orders.models import Order, OrderStatus
-from app.outbox import OutboxMessage
 from app.routing import jobs
 from tests.factories import tenant_ref
 from tests.merge_support import (
@@ -38,6 +37,7 @@ from tests.routing_support import (
     fulfillment_orders,
     gid,
     order_of,
+    route_job,
     run_delayed,
     warehouse,
 )
@@ -230,12 +230,7 @@ async def test_route_order_run_twice_gives_one_merge(gql, tenant_a, run_jobs):
     a = await order_in(shop, 0, body("TWICE-A", {"scarf": 1}))
     await drain(run_jobs)
     b = await order_in(shop, 1, body("TWICE-B", {"gloves": 1}, minutes=3))
-    async with get_db().control_session() as session:
-        job = await session.scalar(
-            select(OutboxMessage).where(
-                OutboxMessage.job == "route_order", OutboxMessage.kwargs["order_id"].as_integer() == b
-            )
-        )
+    job = await route_job(b)
     # The same message twice at once, then other messages for either order.
     same = await asyncio.gather(
         *(jobs.route_order({}, outbox_id=job.id, tenant_id=ref.id, order_id=b) for _ in range(2))

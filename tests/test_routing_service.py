@@ -42,6 +42,7 @@ from tests.routing_support import (
     level,
     make_shop,
     order_of,
+    route_job,
     run_delayed,
     sign,
     warehouse,
@@ -146,12 +147,7 @@ async def test_route_order_run_twice_or_at_once_gives_one_decision(tenant_a, run
     chengdu = await warehouse(ref, "WH Chengdu", CHENGDU)
     shop = await make_shop(ref, {chengdu: 5})
     order_id = await ingest(shop, "TWICE-1")
-    async with get_db().control_session() as session:
-        job = await session.scalar(
-            select(OutboxMessage).where(
-                OutboxMessage.job == "route_order", OutboxMessage.kwargs["order_id"].as_integer() == order_id
-            )
-        )
+    job = await route_job(order_id)
     # The same outbox message delivered twice, at once; then another message for the same order.
     same = await asyncio.gather(
         *(jobs.route_order({}, outbox_id=job.id, tenant_id=ref.id, order_id=order_id) for _ in range(2))
@@ -543,12 +539,7 @@ async def test_a_route_order_job_killed_mid_way_leaves_nothing_and_its_rerun_giv
     chengdu = await warehouse(ref, "WH Chengdu", CHENGDU)
     shop = await make_shop(ref, {chengdu: 5})
     order_id = await ingest(shop, "KILLED-1")
-    async with get_db().control_session() as session:
-        job = await session.scalar(
-            select(OutboxMessage).where(
-                OutboxMessage.job == "route_order", OutboxMessage.kwargs["order_id"].as_integer() == order_id
-            )
-        )
+    job = await route_job(order_id)
     from app.routing import service as routing_service
 
     real_fulfil, reached = routing_service._fulfil, asyncio.Event()
