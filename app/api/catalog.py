@@ -13,7 +13,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from app.api.errors import UserErrorType
+from app.api.errors import UserErrorType, in_tenant
 from app.api.permissions import requires
 from app.api.relay import TenantScopedNode, decode_tenant_node_id, load_nodes, paginate
 from app.catalog import fields, service
@@ -44,13 +44,9 @@ def row_id(
 async def mutate(
     info: Info, work: Callable[[Any], Awaitable[Any]], ok: Callable[[Any], P], failed: Callable[..., P]
 ) -> P:
-    """Run ``work(session)`` in one tenant transaction; a UserError rolls it back into ``userErrors``."""
-    try:
-        async with info.context.tenant_session() as session:
-            result = await work(session)
-    except UserError as exc:
-        return failed(user_errors=[UserErrorType.from_exc(exc)])
-    return ok(result)
+    """``in_tenant``, its result made into the mutation's payload (``ok``) or its user errors (``failed``)."""
+    result, errors = await in_tenant(info, work)
+    return failed(user_errors=errors) if errors else ok(result)
 
 
 _MATERIAL_COLUMNS = (
