@@ -134,6 +134,22 @@ def main(entry: Callable[[], int]) -> None:
         sys.exit(130)
 
 
+async def listed_product(session, channel_id: int, code: str, item: str) -> int:
+    """A material sold as a single product of the same code, listed on the channel with SKU id ``code``
+    and item id ``item``; the material's id (stock is the caller's)."""
+    from app.catalog import listings
+    from app.catalog import service as catalog
+
+    material = await catalog.create_material(session, {"code": code, "name": f"Material {code}"})
+    product = await catalog.create_product(
+        session, {"code": code, "name": code, "kind": "single"}, [(material.id, 1)]
+    )
+    await listings.create_listing(
+        session, channel_id=channel_id, product_id=product.id, external_item_id=item, external_sku_id=code
+    )
+    return material.id
+
+
 class Connection:
     """A lean HTTP/1.1 client for load: one keep-alive connection per sender, requests written as bytes,
     answers read by Content-Length. httpx spends more CPU per request than the API it would measure (the

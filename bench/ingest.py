@@ -44,7 +44,7 @@ import time
 from datetime import UTC, datetime
 
 import _common
-from _common import PASSWORD, Connection, log
+from _common import PASSWORD, Connection, listed_product, log
 
 PRODUCTS = 300
 CONCURRENCY = 8
@@ -108,8 +108,6 @@ class Orders:
 
 
 async def seed(db, tenant) -> tuple[object, list[str], list[int]]:
-    from app.catalog import listings
-    from app.catalog import service as catalog
     from app.channels import service as channels
     from app.inventory import service as inventory
     from app.inventory.models import LocationKind
@@ -132,23 +130,13 @@ async def seed(db, tenant) -> tuple[object, list[str], list[int]]:
         skus, materials = [], []
         for i in range(PRODUCTS):
             code = f"BENCH-{i:04d}"
-            material = await catalog.create_material(session, {"code": code, "name": f"Material {code}"})
-            product = await catalog.create_product(
-                session, {"code": code, "name": code, "kind": "single"}, [(material.id, 1)]
-            )
-            await listings.create_listing(
-                session,
-                channel_id=channel.id,
-                product_id=product.id,
-                external_item_id=f"ITEM-{i:04d}",
-                external_sku_id=code,
-            )
+            material_id = await listed_product(session, channel.id, code, f"ITEM-{i:04d}")
             for location_id in locations:
                 await inventory.receive(
-                    session, location_id, material.id, STOCK_PER_LOCATION, reason="bench stock"
+                    session, location_id, material_id, STOCK_PER_LOCATION, reason="bench stock"
                 )
             skus.append(code)
-            materials.append(material.id)
+            materials.append(material_id)
     return channel, skus, materials
 
 

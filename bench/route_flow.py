@@ -48,7 +48,7 @@ import time
 from datetime import UTC, datetime
 
 import _common
-from _common import PASSWORD, log, percentile
+from _common import PASSWORD, listed_product, log, percentile
 
 PRODUCTS = 200
 WAREHOUSES = 10
@@ -97,8 +97,6 @@ def make_order(rng: random.Random, skus: list[str], cities: list[dict[str, str]]
 
 
 async def seed(db, tenant, rng: random.Random, cities) -> tuple[int, list[str]]:
-    from app.catalog import listings
-    from app.catalog import service as catalog
     from app.channels import service as channels
     from app.inventory import service as inventory
     from app.inventory.models import LocationKind
@@ -127,20 +125,10 @@ async def seed(db, tenant, rng: random.Random, cities) -> tuple[int, list[str]]:
         skus = []
         for i in range(PRODUCTS):
             code = f"FLOW-{i:04d}"
-            material = await catalog.create_material(session, {"code": code, "name": f"Material {code}"})
-            product = await catalog.create_product(
-                session, {"code": code, "name": code, "kind": "single"}, [(material.id, 1)]
-            )
-            await listings.create_listing(
-                session,
-                channel_id=channel.id,
-                product_id=product.id,
-                external_item_id=f"ITEM-{i:04d}",
-                external_sku_id=code,
-            )
+            material_id = await listed_product(session, channel.id, code, f"ITEM-{i:04d}")
             held = [loc for loc in locations if rng.random() < SHARE] or [rng.choice(locations)]
             for location_id in held:
-                await inventory.receive(session, location_id, material.id, STOCK, reason="bench stock")
+                await inventory.receive(session, location_id, material_id, STOCK, reason="bench stock")
             skus.append(code)
     return channel.id, skus
 
