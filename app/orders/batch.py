@@ -54,7 +54,7 @@ from app.inventory.reservations import AVAILABLE
 from app.orders import audit, lines, service
 from app.orders import audit_checks as checks
 from app.orders.ingest import CANCELLED, IngestResult, order_fields, order_number
-from app.orders.models import Automation, BlacklistEntry, Order, OrderEvent, OrderLine, OrderLineMaterial
+from app.orders.models import BlacklistEntry, Order, OrderEvent, OrderLine, OrderLineMaterial
 from app.orders.models import OrderStatus as S
 from app.outbox import OutboxMessage
 from billing.models import UsageEvent
@@ -594,11 +594,7 @@ async def _outbox(session: AsyncSession, plans: list[_Plan], tenant_id: int) -> 
         {"job": "route_order", "tenant_id": tenant_id, "kwargs": {"order_id": p.order_id}} for p in plans
     ]
     await session.execute(insert(OutboxMessage.__table__), routes)
-    automations = (
-        await session.scalars(
-            select(Automation).where(Automation.enabled, Automation.on_status == S.reserved.value)
-        )
-    ).all()
+    automations = await service.enabled_automations(session, S.reserved)
     if not automations:
         return
     now: datetime = await session.scalar(select(func.now()))

@@ -66,13 +66,15 @@ async def transition(
     await schedule_automations(session, order)
 
 
+async def enabled_automations(session: AsyncSession, status: OrderStatus) -> list[Automation]:
+    """The tenant's enabled automations for entering ``status``."""
+    query = select(Automation).where(Automation.enabled, Automation.on_status == status.value)
+    return list((await session.scalars(query)).all())
+
+
 async def schedule_automations(session: AsyncSession, order: Order) -> None:
     """Enqueue (delayed) every enabled automation for the status ``order`` has just entered."""
-    automations = (
-        await session.scalars(
-            select(Automation).where(Automation.enabled, Automation.on_status == order.status.value)
-        )
-    ).all()
+    automations = await enabled_automations(session, order.status)
     if not automations:
         return
     await session.refresh(order, ["status_changed_at"])
