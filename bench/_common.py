@@ -134,6 +134,27 @@ def main(entry: Callable[[], int]) -> None:
         sys.exit(130)
 
 
+async def bench_tenant(database, slug: str):
+    """The control schema, then one tenant signed up as a brand would be: (TenantRef, its owner's tokens).
+    ``slug`` also names the owner's e-mail domain."""
+    from app.db import TenantRef
+    from app.migrate import upgrade_control
+    from tenants.service import signup
+
+    async with database.engine.begin() as conn:
+        await upgrade_control(conn)
+    row, tokens = await signup(
+        database,
+        organization="Bench group",
+        tenant_name="Bench brand",
+        slug=slug,
+        email=f"owner@{slug.replace('_', '-')}.example.com",
+        password=PASSWORD,
+        name="Bench owner",
+    )
+    return TenantRef(row.id, row.schema_name), tokens
+
+
 async def listed_product(session, channel_id: int, code: str, item: str) -> int:
     """A material sold as a single product of the same code, listed on the channel with SKU id ``code``
     and item id ``item``; the material's id (stock is the caller's)."""

@@ -44,7 +44,7 @@ import time
 from datetime import UTC, datetime
 
 import _common
-from _common import PASSWORD, Connection, listed_product, log
+from _common import Connection, bench_tenant, listed_product, log
 
 PRODUCTS = 300
 CONCURRENCY = 8
@@ -299,30 +299,18 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
     from strawberry import relay
 
     from app import db as dbmod
-    from app.db import TenantRef, plain_url
+    from app.db import plain_url
     from app.inventory import ledger
-    from app.migrate import upgrade_control
     from app.orders.models import Order, OrderStatus
     from app.outbox import OutboxMessage
     from app.redis import close_redis
-    from tenants.service import signup
 
     seconds = 5.0 if args.quick else 20.0
     database = dbmod.init_db(db_url)
     server = None
     pool = None
     try:
-        async with database.engine.begin() as conn:
-            await upgrade_control(conn)
-        row, tokens = await signup(
-            database,
-            organization="Bench group",
-            tenant_name="Bench brand",
-            slug="bench_ingest",
-            email="owner@bench-ingest.example.com",
-            password=PASSWORD,
-        )
-        tenant = TenantRef(row.id, row.schema_name)
+        tenant, tokens = await bench_tenant(database, "bench_ingest")
         start = time.perf_counter()
         channel, skus, materials = await seed(database, tenant)
         log(f"seeded {PRODUCTS} listed products x 3 warehouses in {time.perf_counter() - start:.1f} s")

@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 
 import _common
 import asyncpg
-from _common import PASSWORD, RUN_ID, log, percentile
+from _common import RUN_ID, bench_tenant, log, percentile
 
 LOCATIONS = 20
 HOT_SKUS = 10
@@ -428,12 +428,10 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
     from sqlalchemy import func, select
 
     from app import db as dbmod
-    from app.db import TenantRef, plain_url
+    from app.db import plain_url
     from app.inventory import ledger, service
     from app.inventory.models import NetworkStock, Reservation
-    from app.migrate import upgrade_control
     from app.redis import close_redis
-    from tenants.service import signup
 
     n_materials = 2_000 if args.quick else 10_000
     seconds = 3.0 if args.quick else 10.0
@@ -443,19 +441,8 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
     pool: asyncpg.Pool | None = None
     probe_conn: asyncpg.Connection | None = None
     try:
-        async with database.engine.begin() as conn:
-            await upgrade_control(conn)
         start = time.perf_counter()
-        row, _tokens = await signup(
-            database,
-            organization="Bench group",
-            tenant_name="Bench brand",
-            slug="bench_reservations",
-            email="owner@bench-reservations.example.com",
-            password=PASSWORD,
-            name="Bench owner",
-        )
-        tenant = TenantRef(row.id, row.schema_name)
+        tenant, _ = await bench_tenant(database, "bench_reservations")
         log(f"tenant {tenant.schema_name} signed up in {(time.perf_counter() - start) * 1000:.0f} ms")
         log(f"machine: {os.cpu_count()} cores, load average {_load()} (other processes skew every figure)")
 

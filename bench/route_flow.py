@@ -48,7 +48,7 @@ import time
 from datetime import UTC, datetime
 
 import _common
-from _common import PASSWORD, listed_product, log, percentile
+from _common import bench_tenant, listed_product, log, percentile
 
 PRODUCTS = 200
 WAREHOUSES = 10
@@ -282,28 +282,15 @@ async def explain_unrouted(db, tenant, ids: list[int]) -> list[str]:
 
 async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
     from app import db as dbmod
-    from app.db import TenantRef
     from app.inventory import ledger
-    from app.migrate import upgrade_control
     from app.redis import close_redis, get_redis
-    from tenants.service import signup
 
     n_orders = args.orders or (150 if args.quick else 600)
     rng = random.Random(args.seed)
     cities = load_cities()
     database = dbmod.init_db(db_url)
     try:
-        async with database.engine.begin() as conn:
-            await upgrade_control(conn)
-        row, _ = await signup(
-            database,
-            organization="Bench group",
-            tenant_name="Bench brand",
-            slug="bench_route_flow",
-            email="owner@bench-route-flow.example.com",
-            password=PASSWORD,
-        )
-        tenant = TenantRef(row.id, row.schema_name)
+        tenant, _ = await bench_tenant(database, "bench_route_flow")
         redis = await get_redis()
         await drain(database, redis)  # the signup's own jobs, out of the way
         start = time.perf_counter()

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import _common
-from _common import PASSWORD, log
+from _common import bench_tenant, log
 
 LOCATIONS = 50
 CHUNK = 500
@@ -130,12 +130,9 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
 
     from app import db as dbmod
     from app.catalog.models import Material
-    from app.db import TenantRef
     from app.inventory import bulk, ledger
     from app.inventory.models import Location, LocationKind, LocationStatus, StockMovement
-    from app.migrate import upgrade_control
     from app.redis import close_redis
-    from tenants.service import signup
 
     n_rows = args.rows or (1_000 if args.quick else 5_000)
     materials = -(-n_rows // LOCATIONS)
@@ -147,18 +144,7 @@ async def run(args: argparse.Namespace, db_url: str) -> dict[str, str]:
         statements += 1
 
     try:
-        async with database.engine.begin() as conn:
-            await upgrade_control(conn)
-        row, _tokens = await signup(
-            database,
-            organization="Bench group",
-            tenant_name="Bench brand",
-            slug="bench_stock_import",
-            email="owner@bench-stock-import.example.com",
-            password=PASSWORD,
-            name="Bench owner",
-        )
-        tenant = TenantRef(row.id, row.schema_name)
+        tenant, _ = await bench_tenant(database, "bench_stock_import")
         sides = [Side("baseline", "B-", {}, {}), Side("app", "A-", {}, {})]
         async with database.tenant_session(tenant) as session:
             await session.execute(
