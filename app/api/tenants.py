@@ -253,6 +253,8 @@ class TenantMutations:
                 email=input.email,
                 password=input.password,
                 name=input.name,
+                redis=info.context.redis,
+                ip=info.context.client_ip,
             )
         except UserError as exc:
             return SignupPayload(user_errors=[UserErrorType.from_exc(exc)])
