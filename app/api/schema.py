@@ -20,6 +20,7 @@ from app.api.inventory import InventoryMutations, InventoryQueries
 from app.api.merges import MergeMutations
 from app.api.orders import OrderMutations, OrderQueries, OrderSubscriptions
 from app.api.routing import RoutingMutations, RoutingQueries
+from app.api.scopes import guard_schema
 from app.api.tenants import TenantMutations, TenantQueries
 from app.api.validation import GuardedValidation, limit_rules
 
@@ -91,3 +92,4 @@ schema = Schema(
         MaskInternalErrors,
     ],
 )
+guard_schema(schema._schema)  # after every type is known: scopes hold wherever a type is reached
