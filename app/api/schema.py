@@ -16,6 +16,7 @@ from app.api.catalog_csv import CatalogCsvMutations, CatalogCsvQueries
 from app.api.channels import ChannelMutations, ChannelQueries
 from app.api.errors import MaskInternalErrors
 from app.api.fulfillment import FulfillmentMutations, FulfillmentQueries
+from app.api.input_bounds import bound_schema
 from app.api.inventory import InventoryMutations, InventoryQueries
 from app.api.merges import MergeMutations
 from app.api.orders import OrderMutations, OrderQueries, OrderSubscriptions
@@ -93,3 +94,4 @@ schema = Schema(
     ],
 )
 guard_schema(schema._schema)  # after every type is known: scopes hold wherever a type is reached
+bound_schema(schema._schema)  # outermost: no resolver sees an argument out of its bounds
