@@ -34,6 +34,8 @@ class Settings:
     login_max_failures: int
     login_window_s: int
     statement_cache_size: int
+    # Hosts, IPs and CIDRs outbound calls may reach although private (``app.outbound``).
+    outbound_allow: tuple[str, ...] = ()
     data_dir: Path = field(default=PROJECT_ROOT / ".oms")
 
     @property
@@ -63,5 +65,6 @@ def get_settings() -> Settings:
         login_max_failures=_int("LOGIN_MAX_FAILURES", 5),
         login_window_s=_int("LOGIN_WINDOW", 900),
         statement_cache_size=_int("STATEMENT_CACHE_SIZE", 100),
+        outbound_allow=tuple(e.strip() for e in (_env("OUTBOUND_ALLOW") or "").split(",") if e.strip()),
         data_dir=Path(_env("DATA_DIR", str(PROJECT_ROOT / ".oms"))),
     )

@@ -48,6 +48,9 @@ def pytest_configure(config) -> None:
         OMS_SECRET_KEY="test-secret-key-" + RUN_ID,
         OMS_QUEUE_NAME=f"oms:test:{RUN_ID}:queue",
         OMS_REDIS_PREFIX=f"oms:test:{RUN_ID}",
+        # The fake connectors and channel servers of the tests listen on loopback (tests that check
+        # the outbound guard itself switch this off: tests/test_outbound_guard.py).
+        OMS_OUTBOUND_ALLOW="127.0.0.1",
     )
     from app.config import get_settings
 
