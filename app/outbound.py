@@ -184,13 +184,13 @@ def _vet_address(target: Target, address: IPAddress) -> None:
         raise Refused("port not allowed")
 
 
-async def vet(url: str) -> tuple[Target, IPAddress]:
-    """The parsed URL and the address to connect to, every resolved address checked; or ``Refused``."""
+async def vet(url: str) -> tuple[Target, list[IPAddress]]:
+    """The parsed URL and the addresses to connect to, each of them checked; or ``Refused``."""
     target = parse(url)
     addresses = await resolve(target.host, target.port)
     for address in addresses:
         _vet_address(target, address)
-    return target, addresses[0]
+    return target, addresses
 
 
 async def check_url(url: str, *, allow_unresolved: bool = False) -> str | None:
@@ -220,24 +220,36 @@ def _pinned(target: Target, address: IPAddress) -> tuple[httpx.URL, dict[str, st
 async def post(
     url: str, *, content: bytes, headers: Mapping[str, str] | None = None, timeout_s: float = 10.0
 ) -> Outcome:
-    """POST ``content`` to ``url`` once it is vetted. Never raises, never reads the answer's body."""
+    """POST ``content`` to ``url`` once it is vetted, trying its addresses in the resolver's order
+    until one connects. Never raises, never reads the answer's body."""
     try:
-        target, address = await vet(url)
+        target, addresses = await vet(url)
     except Refused as refused:
         return Outcome(None, refused.reason)
-    pinned, host_header, extensions = _pinned(target, address)
-    request_headers = {**(headers or {}), **host_header}
+    outcome = Outcome(None, "connection failed")
     try:
-        async with (
-            asyncio.timeout(timeout_s),
-            httpx.AsyncClient(timeout=timeout_s, follow_redirects=False) as client,
-        ):
+        async with asyncio.timeout(timeout_s):
+            for address in addresses:
+                outcome = await _post_to(target, address, content, headers or {}, timeout_s)
+                if outcome.error != "connection failed":
+                    break
+    except TimeoutError:
+        return Outcome(None, "timeout")
+    return outcome
+
+
+async def _post_to(
+    target: Target, address: IPAddress, content: bytes, headers: Mapping[str, str], timeout_s: float
+) -> Outcome:
+    pinned, host_header, extensions = _pinned(target, address)
+    try:
+        async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=False) as client:
             request = client.build_request(
-                "POST", pinned, content=content, headers=request_headers, extensions=extensions
+                "POST", pinned, content=content, headers={**headers, **host_header}, extensions=extensions
             )
             response = await client.send(request, stream=True)
             await response.aclose()  # the body is the remote's to keep: it is never read
-    except (TimeoutError, httpx.TimeoutException):
+    except httpx.TimeoutException:
         return Outcome(None, "timeout")
     except httpx.ConnectError:
         return Outcome(None, "connection failed")
