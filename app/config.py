@@ -72,6 +72,8 @@ class Settings:
     signups_per_hour: int
     trusted_proxies: tuple[str, ...]
     statement_cache_size: int
+    # Hosts, IPs and CIDRs outbound calls may reach although private (``app.outbound``).
+    outbound_allow: tuple[str, ...] = ()
     data_dir: Path = field(default=PROJECT_ROOT / ".oms")
 
     @property
@@ -103,5 +105,6 @@ def get_settings() -> Settings:
         signups_per_hour=_int("SIGNUPS_PER_HOUR", 10),
         trusted_proxies=_list("TRUSTED_PROXIES"),
         statement_cache_size=_int("STATEMENT_CACHE_SIZE", 100),
+        outbound_allow=_list("OUTBOUND_ALLOW"),
         data_dir=Path(_env("DATA_DIR", str(PROJECT_ROOT / ".oms"))),
     )

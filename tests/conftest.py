@@ -50,6 +50,9 @@ def pytest_configure(config) -> None:
         OMS_REDIS_PREFIX=f"oms:test:{RUN_ID}",
         # Every test signs up from the same address; the tests of that limit lower it.
         OMS_SIGNUPS_PER_HOUR="1000000",
+        # The fake connectors and channel servers of the tests listen on loopback (tests that check
+        # the outbound guard itself switch this off: tests/test_outbound_guard.py).
+        OMS_OUTBOUND_ALLOW="127.0.0.1",
     )
     from app.config import get_settings
 
