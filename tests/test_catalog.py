@@ -99,10 +99,11 @@ async def test_material_errors_are_user_errors(gql, tenant_a):
     assert await create(code="NEW-3", attributes=["not", "an", "object"]) == [
         ("INVALID_ATTRIBUTES", ["attributes"])
     ]
+    # Control characters are refused for every input in one place (app.api.input_bounds).
     assert await create(code="NEW-4", attributes={"bad": "nul\u0000"}) == [
-        ("INVALID_ATTRIBUTES", ["attributes"])
+        ("INVALID_CHARACTERS", ["attributes"])
     ]
-    assert await create(code="NEW-5", name="nul\u0000name") == [("INVALID_NAME", ["name"])]
+    assert await create(code="NEW-5", name="nul\u0000name") == [("INVALID_CHARACTERS", ["name"])]
     assert await create(code="NEW-6", name="   ") == [("INVALID_NAME", ["name"])]
 
     upd = await gql(UPDATE_MATERIAL, {"input": {"id": second["id"], "code": "DUP-1"}}, token=tenant_a.token)
@@ -175,9 +176,9 @@ async def test_component_rules_and_quantities(gql, tenant_a):
     qty0 = ["components", "0", "quantity"]
     qty1 = ["components", "1", "quantity"]
     assert await create("bundle", [(beans["id"], 0)]) == [("INVALID_QUANTITY", qty0)]
-    assert await create("bundle", [(beans["id"], -3)]) == [("INVALID_QUANTITY", qty0)]
+    assert await create("bundle", [(beans["id"], -3)]) == [("OUT_OF_RANGE", qty0)]  # app.api.input_bounds
     assert await create("bundle", [(machine["id"], 1), (beans["id"], 10_001)]) == [("INVALID_QUANTITY", qty1)]
-    assert await create("bundle", [(beans["id"], 2_000_000_000)]) == [("INVALID_QUANTITY", qty0)]
+    assert await create("bundle", [(beans["id"], 2_000_000_000)]) == [("OUT_OF_RANGE", qty0)]
     assert await create("bundle", []) == [("INVALID_COMPONENTS", ["components"])]
     assert await create("single", [(beans["id"], 2)]) == [("INVALID_COMPONENTS", ["components"])]
     assert await create("single", [(beans["id"], 1), (machine["id"], 1)]) == [

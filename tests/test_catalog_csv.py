@@ -180,7 +180,7 @@ async def test_csv_file_level_problems(gql, tenant_a):
     assert await problem("importMaterialsCsv", "code,name,name\nA,a,b\n") == [
         ("CSV_REPEATED_COLUMNS", csv_field)
     ]
-    assert await problem("importMaterialsCsv", "code,name\nA,a\x00\n") == [("CSV_MALFORMED", csv_field)]
+    assert await problem("importMaterialsCsv", "code,name\nA,a\x00\n") == [("INVALID_CHARACTERS", csv_field)]
     assert await problem("importMaterialsCsv", "code,name\n" + "A,a\n" * 50_001) == [
         ("CSV_TOO_LARGE", csv_field)
     ]

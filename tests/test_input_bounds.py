@@ -95,6 +95,18 @@ def _set(value, path, leaf, type_):
     return {**(value or {}), head: wrapped}
 
 
+def _named_path(type_, path):
+    """``path`` as the refusal names it: a row of a list of input objects by its position ("0")."""
+    out, named = [], get_named_type(type_)
+    for head in path:
+        field_type = named.fields[head].type
+        named = get_named_type(field_type)
+        out.append(head)
+        if _is_list(field_type) and isinstance(named, GraphQLInputObjectType):
+            out.append("0")
+    return out
+
+
 def _is_list(type_):
     if isinstance(type_, GraphQLNonNull):
         type_ = type_.of_type
@@ -176,7 +188,8 @@ async def test_out_of_bounds_input_is_refused_naming_the_field(
         _document(root, field_name, field, variables), variables, api_key=tenant_a.api_key
     )
     body = response.json()
-    expected_path = path if arg_name == "input" else [arg_name, *path]
+    named = _named_path(field.args[arg_name].type, path)
+    expected_path = named if arg_name == "input" else [arg_name, *named]
     errors = body.get("errors") or []
     assert all(e.get("extensions", {}).get("code") != "INTERNAL_SERVER_ERROR" for e in errors), errors
     if errors:

@@ -141,14 +141,16 @@ async def test_create_location_validates_and_lists_with_filters(stock_a):
         "active",
         ["ship", "pickup"],
     )
-    bad = {
-        "INVALID_COORDINATES": {"lat": 91.0, "lng": 0.0},
-        "INVALID_CAPABILITY": {"capabilities": ["teleport"]},
-        "DUPLICATE_CODE": {"code": "SH-01"},
-        "INVALID_NAME": {"name": "bad\x00name"},
-        "INVALID_CAPACITY": {"dailyCapacity": -1},
-    }
-    for code, extra in bad.items():
+    bad = [  # numbers and text are bounded first, in one place (app.api.input_bounds)
+        ("OUT_OF_RANGE", {"lat": 91.0, "lng": 0.0}),
+        ("INVALID_CAPABILITY", {"capabilities": ["teleport"]}),
+        ("DUPLICATE_CODE", {"code": "SH-01"}),
+        ("INVALID_CHARACTERS", {"name": "bad\x00name"}),
+        ("OUT_OF_RANGE", {"dailyCapacity": -1}),
+        ("OUT_OF_RANGE", {"dailyCapacity": 2**31 - 1}),
+        ("OUT_OF_RANGE", {"priority": -1}),
+    ]
+    for code, extra in bad:
         given = {"code": "X-1", "name": "X", "kind": "warehouse", **extra}
         res = await stock_a.mutate("createLocation", given, "location { id }")
         assert (res["location"], codes(res)) == (None, [code]), (code, res)
@@ -428,17 +430,18 @@ async def test_odd_inputs_get_answers_not_internal_errors(db, gql, stock_a):
     async with db.tenant_session(stock_a.tref) as s:
         virtual = stock_a.id("Product", (await product(s, [], kind=ProductKind.virtual)).id)
     assert await stock_a.reserve("VIRTUAL-1", [(virtual, 2)]) == {"reservations": [], "userErrors": []}
-    assert codes(await stock_a.reserve("bad\x00ref", [(virtual, 1)])) == ["INVALID_REFERENCE"]
-    assert codes(await stock_a.reserve("VIRTUAL-2", [(virtual, -1)])) == ["INVALID_QUANTITY"]
-    nul = "a\x00b"  # PostgreSQL text cannot hold NUL: such a filter matches nothing
-    lists = await stock_a(
-        """query($t: String) { stockMovements(filter: {reference: $t}) { edges { node { id } } }
-             reservations(filter: {reference: $t}) { edges { node { id } } }
-             bySearch: locations(filter: {search: $t}) { edges { node { id } } }
-             byTag: locations(filter: {tag: $t}) { edges { node { id } } } }""",
-        {"t": nul},
-    )
-    assert all(conn["edges"] == [] for conn in lists.values())
+    assert codes(await stock_a.reserve("bad\x00ref", [(virtual, 1)])) == ["INVALID_CHARACTERS"]
+    assert codes(await stock_a.reserve("VIRTUAL-2", [(virtual, -1)])) == ["OUT_OF_RANGE"]
+    nul = "a\x00b"  # PostgreSQL text cannot hold NUL: refused before any query, naming the filter
+    for field, document in (
+        ("stockMovements", "stockMovements(filter: {reference: $t}) { edges { node { id } } }"),
+        ("reservations", "reservations(filter: {reference: $t}) { edges { node { id } } }"),
+        ("locations", "locations(filter: {search: $t}) { edges { node { id } } }"),
+        ("locations", "locations(filter: {tag: $t}) { edges { node { id } } }"),
+    ):
+        r = await gql.raw(f"query($t: String) {{ {document} }}", {"t": nul}, **stock_a.auth)
+        [error] = r.json()["errors"]
+        assert (error["path"], error["extensions"]["reason"]) == ([field], "INVALID_CHARACTERS")
     for cursor in ("garbage", "czo5OTk5OTk5OTk5OTk5OTk5OTk5OTox"):
         r = await gql.raw(
             "query($a: String) { stockLevels(after: $a) { edges { cursor } } }", {"a": cursor}, **stock_a.auth
@@ -469,9 +472,11 @@ async def test_bad_quantities_are_user_errors_at_every_entry_point(db, stock_a, 
             ("setSafetyStock", {**at, "safetyStock": qty}),
             ("setLowStockProtection", {"protectBelow": qty}),
         ]
+    # 0 passes the API's bounds and is refused by the ledger; -1 and 10**9 never reach it.
+    expected = "INVALID_QUANTITY" if qty == 0 else "OUT_OF_RANGE"
     for name, given in calls:
         res = await stock_a.mutate(name, given)
-        assert codes(res) == ["INVALID_QUANTITY"], (name, res)
+        assert codes(res) == [expected], (name, res)
         assert res["userErrors"][0]["message"]
     [network] = await stock_a.network(mat)
     assert (network["onHand"], network["reserved"]) == (5, 0)

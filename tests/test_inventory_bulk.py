@@ -57,10 +57,10 @@ async def test_bulk_set_stock_applies_good_rows_and_reports_bad_ones(db, stock):
     rows = [
         {"locationCode": "WH-EAST", "materialCode": "MAT-A", "onHand": 10, "safetyStock": 2},
         {"locationCode": "WH-EAST", "materialCode": "MAT-NOPE", "onHand": 1},
-        {"locationCode": "WH-WEST", "materialCode": "MAT-A", "onHand": -5},
+        {"locationCode": "WH-WEST", "materialCode": "MAT-A", "onHand": 1_500_000},
         {"locationCode": "WH-WEST", "materialCode": "MAT-B", "onHand": 2_000_000},
         {"locationCode": " ", "materialCode": "MAT-B", "onHand": 1},
-        {"locationCode": "WH-WEST", "materialCode": "MAT-B", "onHand": 4, "safetyStock": -1},
+        {"locationCode": "WH-WEST", "materialCode": "MAT-B", "onHand": 4, "safetyStock": 3_000_000},
         {"locationCode": "WH-WEST", "materialCode": "MAT-B", "onHand": 4},
     ]
     fields = f"{RESULT} rows {{ index stockLevel {{ onHand safetyStock }} userErrors {{ field code }} }}"
@@ -90,6 +90,12 @@ async def test_bulk_set_stock_applies_good_rows_and_reports_bad_ones(db, stock):
     again = await stock.mutate("bulkSetStock", {"rows": [rows[0], rows[6]]}, RESULT)
     assert (again["applied"], again["unchanged"], again["failed"]) == (0, 2, 0)
     assert await ledger_ok(db, stock)
+
+    # A negative count is not a row to report but a malformed call: refused whole, naming the row.
+    negative = [rows[0], {**rows[6], "onHand": -5}]
+    res = await stock.mutate("bulkSetStock", {"rows": negative}, RESULT)
+    assert [(e["code"], e["field"]) for e in res["userErrors"]] == [("OUT_OF_RANGE", ["rows", "1", "onHand"])]
+    assert res["applied"] in (0, None)
 
     for bad in ([], [rows[0]] * 1001):
         res = await stock.mutate("bulkSetStock", {"rows": bad}, RESULT)

@@ -530,7 +530,7 @@ async def test_edit_address_and_notes(gql, tenant_a):
 async def test_scopes(gql, tenant_a):
     shop = await make_shop(gql, tenant_a)
     order = await ingest_one(gql, tenant_a, shop)
-    reader = await api_key(gql, tenant_a, ["orders:read"])
+    reader = await api_key(gql, tenant_a, ["orders:read", "catalog:read"])  # lines show their products
     nobody = await api_key(gql, tenant_a, ["catalog:read"])
 
     assert (await order_of(gql, tenant_a, order["id"], api_key=reader))["id"] == order["id"]

@@ -254,10 +254,10 @@ async def test_route_order_run_twice_gives_one_merge(gql, tenant_a, run_jobs):
 
 
 async def test_merge_policy_options_are_validated(gql, tenant_a):
-    for value in (-1, 24 * 60 + 1):
+    for value, code in ((-1, "OUT_OF_RANGE"), (24 * 60 + 1, "INVALID_POLICY")):
         data = await gql(UPDATE_POLICY, {"input": {"mergeWindowMinutes": value}}, api_key=tenant_a.api_key)
         [error] = data["updateRoutingPolicy"]["userErrors"]
-        assert (error["code"], error["field"]) == ("INVALID_POLICY", ["mergeWindowMinutes"])
+        assert (error["code"], error["field"]) == (code, ["mergeWindowMinutes"])
     data = await gql(UPDATE_POLICY, {"input": {"releaseDelayMinutes": None}}, api_key=tenant_a.api_key)
     [error] = data["updateRoutingPolicy"]["userErrors"]
     assert error["field"] == ["releaseDelayMinutes"]

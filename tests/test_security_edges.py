@@ -44,7 +44,9 @@ async def test_a_slug_with_a_trailing_newline_or_quote_never_reaches_ddl(gql, db
     for slug in (tenant_a.slug + suffix, "fresh_" + secrets.token_hex(3) + suffix):
         data = await gql(SIGNUP, _signup_input(slug))
         errors = data["signup"]["userErrors"]
-        assert [(e["code"], e["field"]) for e in errors] == [("INVALID_SLUG", ["slug"])], errors
+        # NUL is refused for every input by app.api.input_bounds, the rest by the slug's own rule.
+        code = "INVALID_CHARACTERS" if suffix == "\x00" else "INVALID_SLUG"
+        assert [(e["code"], e["field"]) for e in errors] == [(code, ["slug"])], errors
         assert data["signup"]["accessToken"] is None
     assert await _schemas(db) == before
 

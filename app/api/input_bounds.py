@@ -13,6 +13,7 @@ them field by field in the channel's own terms.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Any
@@ -37,7 +38,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 MAX_TEXT = 200
 _TEXT_LIMITS = {
-    "reason": 2000, "text": 2000, "address": 500, "street": 500, "search": 200, "url": 2048,
+    "reason": 10_000, "text": 10_000, "address": 500, "street": 500, "search": 200, "url": 2048,
     "password": 1024, "refreshToken": 512, "value": 2000, "name": 500, "title": 500,
     "organization": 200, "tenantName": 200, "email": 254, "after": 200,
     "csv": 21 * 1024 * 1024,  # an inline CSV: the same bound as an uploaded file (see api.view)
@@ -56,7 +57,7 @@ _INT_RANGES = {
 }
 _FLOAT_RANGES = {"lat": (-90.0, 90.0), "lng": (-180.0, 180.0)}
 MAX_FLOAT = 1e9
-MAX_LIST = 1000
+MAX_LIST = 10_000  # a hard cap; domains bound their own lists tighter (bulkSetStock: 1,000 rows)
 MAX_JSON_DEPTH = 32
 MAX_JSON_NODES = 20_000
 _RAW = {("IngestOrdersInput", "orders")}  # bounded by the channel's normaliser, not here
@@ -122,8 +123,11 @@ def _check(type_: GraphQLInputType, name: str, value: Any, path: list[str], owne
             value = [value]  # GraphQL's input coercion: a single value stands for a list of one
         if len(value) > MAX_LIST:
             raise _OutOfBounds("TOO_MANY", f"give at most {MAX_LIST} items", path)
-        for item in value:
-            _check(type_.of_type, name, item, path, owner)
+        inner = type_.of_type.of_type if isinstance(type_.of_type, GraphQLNonNull) else type_.of_type
+        for index, item in enumerate(value):
+            # Rows of input objects are named by position, as the domains name them: ["rows", "2", "onHand"].
+            where = [*path, str(index)] if isinstance(inner, GraphQLInputObjectType) else path
+            _check(type_.of_type, name, item, where, owner)
     elif isinstance(type_, GraphQLInputObjectType):
         for field_name, field in type_.fields.items():
             key = field.out_name or field_name
@@ -146,6 +150,7 @@ def _payload_with_error(field_type, error: _OutOfBounds):
 
 
 def _bounded(field, resolve):
+    @functools.wraps(resolve)  # keeps what app.api.scopes marked on the resolver
     def bounded(source, info, **args):
         try:
             for arg_name, arg in field.args.items():
