@@ -74,8 +74,9 @@ class AdapterError(Exception):
 
 
 def shown(value: object, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters: error messages never echo a huge value back."""
-    text = repr(value)
+    """The value as a message shows it (numbers as written, text quoted), cut to ``limit`` characters:
+    error messages never echo a huge value back."""
+    text = str(value) if isinstance(value, Decimal | int) and not isinstance(value, bool) else repr(value)
     return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]}"
 
 

@@ -47,13 +47,13 @@ def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
 
 
-def loads(text: str, what: str = "payload") -> Any:
+def loads(text: str, what: str = "payload", parse_float: Any = Decimal) -> Any:
     """``json.loads`` with Decimal floats, bounded: too deep, NaN/Infinity or a number too long to read
     is an :class:`AdapterError`, like any other invalid JSON."""
     if too_deep(text):
         raise AdapterError("$", f"{what} is nested deeper than {MAX_DEPTH} levels")
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+        return json.loads(text, parse_float=parse_float, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise AdapterError(
             "$", f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
