@@ -9,6 +9,8 @@ import json
 import secrets
 
 from app.channels.normalized import MAX_LINES
+from tests.catalog_ops import tenant_ref
+from tests.routing_support import connect, gid, sign, warehouse
 from tests.test_order_csv_upload import bearer, upload
 from tests.test_order_webhooks import fixture, inbox_row, make_webhook_channel, oms_headers, post
 from tests.test_orders_api import INGEST
@@ -136,3 +138,31 @@ async def test_csv_bounds_are_row_errors_naming_line_and_column(client, gql, ten
         (7, "sku_id", "is 121 characters long, at most 120 are allowed (order C-6 skipped)"),
         (8, "lines", f"{MAX_LINES + 1} lines, at most {MAX_LINES} per order (order C-7 skipped)"),
     ]
+
+
+async def test_fulfilment_callbacks_refuse_deep_bodies_and_control_characters(client, gql, tenant_a):
+    """A connector's signed callback: a 100,000-deep body was an internal error (500), a NUL reached
+    PostgreSQL; both are now the sender's mistake (422), naming what is wrong."""
+    ref = tenant_ref(tenant_a)
+    here = await warehouse(ref, "WH", None)
+    secret = await connect(gql, tenant_a, ref, here, "https://wms.example.com/hook")
+    url = f"/webhooks/fulfilment/{gid('Location', ref, here)}"
+    fo = gid("FulfillmentOrder", ref, 1)
+    for body, error in (
+        (deep(100_000).encode(), "the body is nested deeper than 64 levels"),
+        (
+            json.dumps(
+                {"event": "shipped", "fulfillment_order_id": fo, "tracking_number": "SF\x00"}
+            ).encode(),
+            "tracking_number: contains the control character U+0000",
+        ),
+        (
+            json.dumps(
+                {"event": "shipped", "fulfillment_order_id": fo, "parcels": [{"no": "\x00"}]}
+            ).encode(),
+            "parcels: contains the control character U+0000",
+        ),
+    ):
+        answer = await client.post(url, content=body, headers=sign(secret, body))
+        assert (answer.status_code, answer.json()["error"]) == (422, error), answer.text[:300]
+        assert (await inbox_row(answer.json()["inboxId"])).status.value == "failed"  # kept, authentic
