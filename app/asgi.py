@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.api.schema import schema
 from app.api.view import GraphQLView
 from app.api.webhooks import channel_webhook, fulfilment_webhook
+from app.config import get_settings
 from app.db import close_db, get_db, init_db
 from app.logs import configure_logging, request_id_var
 from app.orders import doors
@@ -161,4 +162,11 @@ def create_app(*, manage_resources: bool = True) -> Starlette:
         lifespan=lifespan,
     )
     app.add_middleware(RequestContextMiddleware)
+    proxies = get_settings().trusted_proxies
+    if proxies:
+        # Outermost, so the request log and every rate limit see the client behind the proxy. Without
+        # configured proxies no forwarded header is believed (servers run with proxy_headers=False).
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(proxies))
     return app

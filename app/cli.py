@@ -317,6 +317,7 @@ def _serve(args) -> int:
         port=args.port,
         workers=args.workers,
         log_config=None,
+        proxy_headers=False,  # forwarded headers are believed only from OMS_TRUSTED_PROXIES (app.asgi)
     )
     return 0
 
@@ -391,7 +392,12 @@ def main(argv: list[str] | None = None) -> int:
         from app.devserver import run_dev
 
         return run_dev(args.host, args.port)
-    if not get_settings().database_url:
+    try:
+        settings = get_settings()
+    except RuntimeError as exc:  # e.g. a placeholder OMS_SECRET_KEY in prod: refuse to start, say why
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not settings.database_url:
         parser.error("OMS_DATABASE_URL is not set (or use `oms dev`, which starts embedded servers)")
     if args.command == "serve":
         return _serve(args)

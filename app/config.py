@@ -20,6 +20,42 @@ def _int(name: str, default: int) -> int:
     return int(_env(name, str(default)))
 
 
+def _list(name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (_env(name) or "").split(",") if part.strip())
+
+
+# Values that appear in examples, compose files and tutorials: a prod key must be none of them.
+_PLACEHOLDER_SECRETS = {
+    "change-me",
+    "changeme",
+    "change_me",
+    "secret",
+    "secret-key",
+    "dev",
+    "test",
+    "password",
+    "please-change-me",
+    "replace-me",
+    "your-secret-key",
+    "oms",
+    "default",
+}
+MIN_SECRET_LENGTH = 32
+
+
+def weak_secret_problem(secret: str | None) -> str | None:
+    """Why ``secret`` must not sign production tokens, or None when it may."""
+    if not secret:
+        return "OMS_SECRET_KEY must be set when OMS_ENV=prod"
+    if secret.strip().lower() in _PLACEHOLDER_SECRETS or "change" in secret.lower():
+        return "OMS_SECRET_KEY is a placeholder value; generate one (e.g. `openssl rand -base64 48`)"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"OMS_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters when OMS_ENV=prod"
+    if len(set(secret)) < 8:
+        return "OMS_SECRET_KEY has too few distinct characters to be a real key"
+    return None
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None
@@ -33,7 +69,11 @@ class Settings:
     redis_prefix: str
     login_max_failures: int
     login_window_s: int
+    signups_per_hour: int
+    trusted_proxies: tuple[str, ...]
     statement_cache_size: int
+    # Hosts, IPs and CIDRs outbound calls may reach although private (``app.outbound``).
+    outbound_allow: tuple[str, ...] = ()
     data_dir: Path = field(default=PROJECT_ROOT / ".oms")
 
     @property
@@ -45,9 +85,9 @@ class Settings:
 def get_settings() -> Settings:
     env = _env("ENV", "dev")
     secret = _env("SECRET_KEY")
+    if env == "prod" and (problem := weak_secret_problem(secret)):
+        raise RuntimeError(problem)
     if secret is None:
-        if env == "prod":
-            raise RuntimeError("OMS_SECRET_KEY must be set when OMS_ENV=prod")
         # Dev/test only: a per-process key means tokens die with the process, which is what we want there.
         secret = secrets.token_urlsafe(32)
     return Settings(
@@ -62,6 +102,9 @@ def get_settings() -> Settings:
         redis_prefix=_env("REDIS_PREFIX", "oms"),
         login_max_failures=_int("LOGIN_MAX_FAILURES", 5),
         login_window_s=_int("LOGIN_WINDOW", 900),
+        signups_per_hour=_int("SIGNUPS_PER_HOUR", 10),
+        trusted_proxies=_list("TRUSTED_PROXIES"),
         statement_cache_size=_int("STATEMENT_CACHE_SIZE", 100),
+        outbound_allow=_list("OUTBOUND_ALLOW"),
         data_dir=Path(_env("DATA_DIR", str(PROJECT_ROOT / ".oms"))),
     )

@@ -22,7 +22,9 @@ from app.config import get_settings
 
 CONTROL_SCHEMA = "control"
 TENANT_PLACEHOLDER = "tenant"
-SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{2,39}$")
+# Use with fullmatch(): ``$`` would also match before a trailing newline, and a slug reaches DDL.
+SLUG_RE = re.compile(r"[a-z][a-z0-9_]{2,39}")
+TENANT_SCHEMA_RE = re.compile(r"t_[a-z][a-z0-9_]{2,39}")
 
 _NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -55,9 +57,21 @@ class TenantRef:
 
 def schema_for_slug(slug: str) -> str:
     """Derive the schema name from a validated slug; never take a schema name from input."""
-    if not SLUG_RE.match(slug):
+    if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
         raise ValueError(f"invalid tenant slug: {slug!r}")
     return f"t_{slug}"
+
+
+def checked_schema(schema: str) -> str:
+    """A tenant or control schema name, refused unless it has exactly the shape we derive."""
+    if schema != CONTROL_SCHEMA and not (isinstance(schema, str) and TENANT_SCHEMA_RE.fullmatch(schema)):
+        raise ValueError(f"invalid schema name: {schema!r}")
+    return schema
+
+
+def quote_ident(name: str) -> str:
+    """A checked schema name quoted for DDL: both checked and quoted, so neither alone is relied on."""
+    return '"' + checked_schema(name).replace('"', '""') + '"'
 
 
 def async_url(url: str) -> str:
@@ -143,6 +157,7 @@ class Database:
     def _tenant_maker(self, schema: str) -> async_sessionmaker[AsyncSession]:
         maker = self._tenant_makers.get(schema)
         if maker is None:
+            checked_schema(schema)
             engine = self.engine.execution_options(schema_translate_map={TENANT_PLACEHOLDER: schema})
             maker = self._tenant_makers[schema] = async_sessionmaker(engine, expire_on_commit=False)
         return maker

@@ -30,7 +30,9 @@ async def _serve(host: str, port: int) -> None:
     await seed_demo(db)
 
     server = uvicorn.Server(
-        uvicorn.Config(create_app(), host=host, port=port, log_config=None, lifespan="on")
+        uvicorn.Config(
+            create_app(), host=host, port=port, log_config=None, lifespan="on", proxy_headers=False
+        )
     )
     worker = make_worker(handle_signals=False)
     worker_task = asyncio.create_task(worker.async_run(), name="worker")

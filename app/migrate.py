@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import PROJECT_ROOT
-from app.db import CONTROL_SCHEMA, Database
+from app.db import CONTROL_SCHEMA, Database, checked_schema, quote_ident
 
 
 def _config(tree: str) -> Config:
@@ -43,7 +43,7 @@ def _upgrade(sync_conn: Connection, tree: str, schema: str) -> None:
     # A fresh Config per run: attributes carry this connection, and runs may interleave on the loop.
     cfg = _config(tree)
     cfg.attributes["connection"] = sync_conn
-    cfg.attributes["schema"] = schema
+    cfg.attributes["schema"] = checked_schema(schema)
     script = _scripts(tree)
     with EnvironmentContext(
         cfg, script, fn=lambda rev, _ctx: script._upgrade_revs("head", rev), destination_rev="head"
@@ -57,13 +57,13 @@ def _current(sync_conn: Connection, schema: str) -> str | None:
 
 
 async def upgrade_control(conn: AsyncConnection) -> None:
-    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{CONTROL_SCHEMA}"'))
+    await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(CONTROL_SCHEMA)}"))
     await conn.run_sync(_upgrade, "control", CONTROL_SCHEMA)
 
 
 async def upgrade_tenant(conn: AsyncConnection, schema: str) -> None:
     """Create (if needed) and upgrade one tenant schema on the caller's connection/transaction."""
-    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}"))
     if await conn.run_sync(_current, schema) != head("tenant"):
         await conn.run_sync(_upgrade, "tenant", schema)
 

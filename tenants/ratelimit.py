@@ -36,3 +36,39 @@ async def record_login_failure(redis, email: str, ip: str) -> None:
 
 async def clear_login(redis, email: str, ip: str) -> None:
     await redis.delete(_keys(email, ip)[0])
+
+
+def _signup_key(ip: str) -> str:
+    return f"{get_settings().redis_prefix}:signups:ip:{ip}"
+
+
+async def check_signup(redis, ip: str) -> None:
+    """Signups per address per hour, and the address's failed sign-in budget: a signup refused because
+    the email is taken tells as much as a failed login, so both probes spend the same budget."""
+    settings = get_settings()
+    signups, failures = await redis.mget(_signup_key(ip), _keys("", ip)[1])
+    if int(signups or 0) >= settings.signups_per_hour:
+        raise UserError("TOO_MANY_ATTEMPTS", "too many signups from this address; try again in an hour")
+    if int(failures or 0) >= settings.login_max_failures * 4:
+        raise UserError(
+            "TOO_MANY_ATTEMPTS",
+            f"too many failed attempts; try again in {settings.login_window_s // 60} minutes",
+        )
+
+
+async def record_signup(redis, ip: str) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(_signup_key(ip), 0, ex=3600, nx=True)
+        pipe.incr(_signup_key(ip))
+        await pipe.execute()
+
+
+async def record_signup_failure(redis, ip: str) -> None:
+    """An email-taken answer spends the address's failed sign-in budget (not the account's: a stranger
+    probing an address must not lock its owner out)."""
+    window = get_settings().login_window_s
+    key = _keys("", ip)[1]
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(key, 0, ex=window, nx=True)
+        pipe.incr(key)
+        await pipe.execute()

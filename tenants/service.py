@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import func
 
 from app.config import get_settings
-from app.db import SLUG_RE, Database, TenantRef, schema_for_slug
+from app.db import SLUG_RE, Database, TenantRef, quote_ident, schema_for_slug
 from app.errors import NotFound, UserError
 from app.migrate import upgrade_tenant
 from app.outbox import enqueue
@@ -48,7 +48,8 @@ def normalise_email(email: str) -> str:
 
 
 def validate_slug(slug: str) -> str:
-    if not SLUG_RE.match(slug or "") or slug.startswith("pg_") or slug in RESERVED_SLUGS:
+    valid = isinstance(slug, str) and SLUG_RE.fullmatch(slug) and not slug.startswith("pg_")
+    if not valid or slug in RESERVED_SLUGS:
         raise UserError(
             "INVALID_SLUG",
             "slug must be 3-40 characters: a lower-case letter, then letters, digits or underscores",
@@ -91,15 +92,32 @@ async def provision_tenant(session: AsyncSession, organization_id: int, slug: st
 
 
 async def signup(
-    db: Database, *, organization: str, tenant_name: str, slug: str, email: str, password: str, name: str = ""
+    db: Database,
+    *,
+    organization: str,
+    tenant_name: str,
+    slug: str,
+    email: str,
+    password: str,
+    name: str = "",
+    redis=None,
+    ip: str | None = None,
 ) -> tuple[Tenant, Tokens]:
-    """Organization + tenant + schema + owner, all or nothing; the owner comes back signed in."""
+    """Organization + tenant + schema + owner, all or nothing; the owner comes back signed in.
+
+    From the public API (``redis`` and ``ip`` given) signups are limited per address, and an answer
+    that an email is taken spends the same per-address budget a failed sign-in does: signup cannot
+    test more emails than login can. Operators (CLI, seed) pass neither."""
     validate_slug(slug)
     email = _validate_credentials(email, password)
+    if redis is not None:
+        await ratelimit.check_signup(redis, ip or "unknown")
     password_hash = await hash_password(password)
     try:
         async with db.control_session() as session:
             if await session.scalar(select(User.id).where(User.email == email)):
+                if redis is not None:
+                    await ratelimit.record_signup_failure(redis, ip or "unknown")
                 raise UserError(
                     "EMAIL_TAKEN", "an account with this email already exists; sign in instead", "email"
                 )
@@ -115,6 +133,8 @@ async def signup(
     except IntegrityError as exc:  # a concurrent signup won the race for the slug or the email
         field = "slug" if "slug" in str(exc.orig) or "schema" in str(exc.orig) else "email"
         raise UserError(f"{field.upper()}_TAKEN", f"that {field} is already taken", field) from None
+    if redis is not None:
+        await ratelimit.record_signup(redis, ip or "unknown")
     return tenant, tokens
 
 
@@ -270,7 +290,7 @@ async def drop_tenant(db: Database, slug: str) -> None:
     async with db.control_session() as session:
         tenant = await get_tenant(session, slug)
         schema = schema_for_slug(tenant.slug)  # derived again, never trusted from the row
-        await session.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await session.execute(text(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE"))
         await session.execute(delete(Tenant).where(Tenant.id == tenant.id))
         orphan_orgs = select(Tenant.id).where(Tenant.organization_id == tenant.organization_id)
         if not (await session.execute(orphan_orgs.limit(1))).first():

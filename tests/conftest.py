@@ -48,6 +48,11 @@ def pytest_configure(config) -> None:
         OMS_SECRET_KEY="test-secret-key-" + RUN_ID,
         OMS_QUEUE_NAME=f"oms:test:{RUN_ID}:queue",
         OMS_REDIS_PREFIX=f"oms:test:{RUN_ID}",
+        # Every test signs up from the same address; the tests of that limit lower it.
+        OMS_SIGNUPS_PER_HOUR="1000000",
+        # The fake connectors and channel servers of the tests listen on loopback (tests that check
+        # the outbound guard itself switch this off: tests/test_outbound_guard.py).
+        OMS_OUTBOUND_ALLOW="127.0.0.1",
     )
     from app.config import get_settings
 
@@ -103,6 +108,21 @@ def app(db):
     from app.asgi import create_app
 
     return create_app(manage_resources=False)
+
+
+@pytest.fixture
+def settings_env(monkeypatch):
+    """Set ``OMS_*`` variables for one test: ``settings_env(SIGNUPS_PER_HOUR="2")``; undone afterwards."""
+    from app.config import get_settings
+
+    def apply(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(f"OMS_{name}", value)
+        get_settings.cache_clear()
+
+    yield apply
+    monkeypatch.undo()
+    get_settings.cache_clear()
 
 
 @pytest.fixture

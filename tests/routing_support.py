@@ -39,6 +39,8 @@ class ConnectorServer:
 
     status: int = 200
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    answer_headers: dict[str, str] = field(default_factory=dict)  # e.g. a redirect's Location
+    answer_body: bytes | None = None  # None: "ok", or "down for maintenance" for a failing status
     server: ThreadingHTTPServer | None = None
 
     def start(self) -> ConnectorServer:
@@ -49,8 +51,13 @@ class ConnectorServer:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 outer.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 self.send_response(outer.status)
+                for name, value in outer.answer_headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(b"ok" if outer.status < 300 else b"down for maintenance")
+                body = outer.answer_body
+                if body is None:
+                    body = b"ok" if outer.status < 300 else b"down for maintenance"
+                self.wfile.write(body)
 
             def log_message(self, *args):
                 pass

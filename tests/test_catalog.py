@@ -95,7 +95,7 @@ async def test_material_errors_are_user_errors(gql, tenant_a):
     assert await create(code="NEW-1", barcode="BC-1") == [("DUPLICATE_BARCODE", ["barcode"])]
     assert await create(code="has space") == [("INVALID_CODE", ["code"])]
     assert await create(code="A;B") == [("INVALID_CODE", ["code"])]
-    assert await create(code="NEW-2", weightG=-1) == [("INVALID_NUMBER", ["weightG"])]
+    assert await create(code="NEW-2", weightG=-1) == [("OUT_OF_RANGE", ["weightG"])]  # app.api.input_bounds
     assert await create(code="NEW-3", attributes=["not", "an", "object"]) == [
         ("INVALID_ATTRIBUTES", ["attributes"])
     ]

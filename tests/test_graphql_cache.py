@@ -4,13 +4,13 @@ the depth, alias and token limits still hold for cached documents."""
 from __future__ import annotations
 
 from strawberry.extensions.parser_cache import _get_parse_cache
-from strawberry.extensions.validation_cache import _get_validate_cache
 
+from app.api import validation
 from app.api.schema import CACHE_SIZE, MAX_ALIASES, MAX_TOKENS
 
 
 def _hits() -> tuple[int, int]:
-    return _get_parse_cache(CACHE_SIZE).cache_info().hits, _get_validate_cache(CACHE_SIZE).cache_info().hits
+    return _get_parse_cache(CACHE_SIZE).cache_info().hits, validation.cache_info().hits
 
 
 async def test_a_repeated_document_is_parsed_and_validated_once(gql, tenant_a):

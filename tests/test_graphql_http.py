@@ -103,6 +103,7 @@ def test_depth_limit_of_our_extensions_rejects_deep_documents():
     assert probe.execute_sync(deep(MAX_DEPTH)).errors is None
     errors = probe.execute_sync(deep(MAX_DEPTH + 1)).errors
     assert errors and "exceeds maximum operation depth" in errors[0].message
+    assert errors[0].extensions == {"code": "QUERY_TOO_DEEP"}
 
 
 async def test_page_size_is_capped_with_a_clear_error(gql, tenant_a):

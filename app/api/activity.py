@@ -13,8 +13,10 @@ from app.activity import service
 from app.activity.models import ActivityEvent
 from app.api.permissions import requires
 from app.api.relay import TenantScopedNode, load_nodes, paginate
+from app.api.scopes import guarded_by
 
 
+@guarded_by("tenant:read")
 @strawberry.type(name="ActivityEvent")
 class ActivityEventNode(TenantScopedNode):
     id: relay.NodeID[int]
@@ -33,7 +35,6 @@ class ActivityEventNode(TenantScopedNode):
             info,
             info.context.loaders.activity_event,
             node_ids,
-            "tenant:read",
             cls.from_row,
             tenant_scoped=True,
         )

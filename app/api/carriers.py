@@ -17,11 +17,13 @@ from strawberry.types import Info
 from app.api.errors import UserErrorType, in_tenant
 from app.api.orders.common import ADMIN, READ, READ_SCOPE, need_row
 from app.api.relay import TenantScopedNode, load_nodes, paginate
+from app.api.scopes import guarded_by
 from app.errors import UserError
 from app.routing import carriers as service
 from app.routing.models import Carrier
 
 
+@guarded_by(READ_SCOPE)
 @strawberry.type(name="Carrier", description="A carrier and its services (rates by region/weight, SLA).")
 class CarrierNode(TenantScopedNode):
     id: relay.NodeID[int]
@@ -53,7 +55,7 @@ class CarrierNode(TenantScopedNode):
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
-        return await load_nodes(info, _Loader(info), node_ids, READ_SCOPE, cls.from_row, tenant_scoped=True)
+        return await load_nodes(info, _Loader(info), node_ids, cls.from_row, tenant_scoped=True)
 
 
 class _Loader:

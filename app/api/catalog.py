@@ -16,6 +16,7 @@ from strawberry.types import Info
 from app.api.errors import UserErrorType, in_tenant
 from app.api.permissions import requires
 from app.api.relay import TenantScopedNode, decode_tenant_node_id, load_nodes, paginate
+from app.api.scopes import guarded_by
 from app.catalog import fields, service
 from app.catalog.models import Material, Product, ProductKind
 from app.errors import NotFound, UserError
@@ -77,6 +78,7 @@ _PRODUCT_COLUMNS = (
 # ---- types -------------------------------------------------------------------------------------------
 
 
+@guarded_by("catalog:read")
 @strawberry.type(name="Material", description="A stock-keeping unit: what a warehouse counts.")
 class MaterialNode(TenantScopedNode):
     id: relay.NodeID[int]
@@ -102,7 +104,7 @@ class MaterialNode(TenantScopedNode):
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
         loader = info.context.loaders.material
-        return await load_nodes(info, loader, node_ids, "catalog:read", cls.from_row, tenant_scoped=True)
+        return await load_nodes(info, loader, node_ids, cls.from_row, tenant_scoped=True)
 
 
 @strawberry.type
@@ -115,6 +117,7 @@ class ProductComponent:
         return MaterialNode.from_row(await info.context.loaders.material.load(self.material_id))
 
 
+@guarded_by("catalog:read")
 @strawberry.type(name="Product", description="What is sold (or, for gifts, given away).")
 class ProductNode(TenantScopedNode):
     id: relay.NodeID[int]
@@ -140,7 +143,7 @@ class ProductNode(TenantScopedNode):
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
         loader = info.context.loaders.product
-        return await load_nodes(info, loader, node_ids, "catalog:read", cls.from_row, tenant_scoped=True)
+        return await load_nodes(info, loader, node_ids, cls.from_row, tenant_scoped=True)
 
 
 # ---- queries -----------------------------------------------------------------------------------------

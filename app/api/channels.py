@@ -14,6 +14,7 @@ from app.api.catalog import ProductNode, given, mutate, row_id
 from app.api.errors import UserErrorType
 from app.api.permissions import requires
 from app.api.relay import TenantScopedNode, decode_tenant_node_id, load_nodes, paginate
+from app.api.scopes import guarded_by
 from app.catalog import listings
 from app.catalog.models import ChannelListing
 from app.channels import service
@@ -29,6 +30,7 @@ def webhook_path(tenant_id: int, channel_id: int) -> str:
     return f"/webhooks/channels/{relay.to_base64('Channel', f'{tenant_id}.{channel_id}')}"
 
 
+@guarded_by("catalog:read")
 @strawberry.type(name="Channel", description="A place the brand sells: a marketplace store, web shop, POS...")
 class ChannelNode(TenantScopedNode):
     id: relay.NodeID[int]
@@ -72,9 +74,10 @@ class ChannelNode(TenantScopedNode):
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
         loader = info.context.loaders.channel
-        return await load_nodes(info, loader, node_ids, "catalog:read", cls.from_row, tenant_scoped=True)
+        return await load_nodes(info, loader, node_ids, cls.from_row, tenant_scoped=True)
 
 
+@guarded_by("catalog:read")
 @strawberry.type(name="ChannelListing", description="A channel's own item (and SKU) id, mapped to a product.")
 class ChannelListingNode(TenantScopedNode):
     id: relay.NodeID[int]
@@ -112,7 +115,7 @@ class ChannelListingNode(TenantScopedNode):
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
         loader = info.context.loaders.channel_listing
-        return await load_nodes(info, loader, node_ids, "catalog:read", cls.from_row, tenant_scoped=True)
+        return await load_nodes(info, loader, node_ids, cls.from_row, tenant_scoped=True)
 
 
 # ---- queries -----------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from strawberry.types import Info
 
 from app.errors import UserError
 from app.logs import request_id_var
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError, VariableDefinitionNode
 
 T = TypeVar("T")
 
@@ -63,6 +63,23 @@ class MaskInternalErrors(MaskErrors):
         masked = super().anonymise_error(error)
         masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": rid}
         return masked
+
+
+def with_codes(errors: list[GraphQLError] | None) -> None:
+    """Give every error an ``extensions.code``: parse failures, the token limit, spec validation and
+    variables that do not fit their type come from graphql-core without one."""
+    for error in errors or ():
+        if (error.extensions or {}).get("code"):
+            continue
+        if isinstance(error, GraphQLSyntaxError):
+            code = "TOO_MANY_TOKENS" if "tokens" in error.message else "GRAPHQL_PARSE_FAILED"
+        elif error.nodes and isinstance(error.nodes[0], VariableDefinitionNode):
+            code = "BAD_USER_INPUT"  # a variable's value does not coerce to its declared type
+        elif error.path is None:
+            code = "GRAPHQL_VALIDATION_FAILED"
+        else:
+            continue
+        error.extensions = {**(error.extensions or {}), "code": code}
 
 
 def user_errors(exc: UserError) -> list[UserErrorType]:

@@ -23,6 +23,7 @@ from app.api.errors import UserErrorType, in_tenant
 from app.api.inventory.types import LocationNode
 from app.api.orders.common import ADMIN, READ, READ_SCOPE, gid, need_row
 from app.api.relay import TenantScopedNode, decode_tenant_node_id, load_nodes
+from app.api.scopes import guarded_by
 from app.fulfillment import connectors
 from app.fulfillment.models import (
     ConnectorDelivery,
@@ -119,6 +120,7 @@ class ConnectorDeliveryType:
     sent_at: datetime | None
 
 
+@guarded_by(READ_SCOPE)
 @strawberry.type(name="FulfillmentOrder", description="What one location ships for an order.")
 class FulfillmentOrderNode(TenantScopedNode):
     id: relay.NodeID[int]
@@ -206,7 +208,7 @@ class FulfillmentOrderNode(TenantScopedNode):
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
         loader = loaders(info).fulfillment_order
-        return await load_nodes(info, loader, node_ids, READ_SCOPE, cls.from_row, tenant_scoped=True)
+        return await load_nodes(info, loader, node_ids, cls.from_row, tenant_scoped=True)
 
 
 @strawberry.type(name="LocationConnector")

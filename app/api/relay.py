@@ -10,6 +10,7 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 
+from app.api.scopes import required_scope
 from app.errors import UserError
 
 T = TypeVar("T")
@@ -144,8 +145,10 @@ def decode_tenant_node_id(info, gid: strawberry.ID | str | None, type_name: str)
     return tenant_row_ids(info, [parsed.node_id])[0]
 
 
-async def load_nodes(info, loader, node_ids, scope: str, build, *, tenant_scoped: bool = False):
-    """Shared resolve_nodes body: nothing for callers without the scope, None for foreign ids."""
+async def load_nodes(info, loader, node_ids, build, *, tenant_scoped: bool = False):
+    """Shared resolve_nodes body: nothing for callers without the type's scope (its ``@guarded_by``,
+    read from the class ``build`` belongs to), None for foreign ids."""
+    scope = required_scope(build.__self__)
     principal = info.context.principal
     ids = tenant_row_ids(info, node_ids) if tenant_scoped else int_ids(node_ids)
     if principal is None or scope not in principal.scopes:

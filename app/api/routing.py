@@ -18,6 +18,7 @@ from strawberry.types import Info
 from app.api.errors import UserErrorType, in_tenant
 from app.api.orders.common import ADMIN, READ, READ_SCOPE, WRITE, actor_name, gid, need_row
 from app.api.relay import TenantScopedNode, decode_tenant_node_id, load_nodes
+from app.api.scopes import guarded_by
 from app.errors import UserError
 from app.orders.models import Order
 from app.routing import policies
@@ -170,6 +171,7 @@ def _loc(info: Info, value: Any) -> strawberry.ID:
     return gid(info, "Location", value)
 
 
+@guarded_by(READ_SCOPE)
 @strawberry.type(name="RoutingDecision", description="One routing attempt of an order, explained.")
 class RoutingDecisionNode(TenantScopedNode):
     id: strawberry.relay.NodeID[int]
@@ -265,9 +267,7 @@ class RoutingDecisionNode(TenantScopedNode):
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
-        return await load_nodes(
-            info, _DecisionLoader(info), node_ids, READ_SCOPE, cls.from_row, tenant_scoped=True
-        )
+        return await load_nodes(info, _DecisionLoader(info), node_ids, cls.from_row, tenant_scoped=True)
 
 
 class _DecisionLoader:

@@ -7,14 +7,7 @@ from __future__ import annotations
 
 import strawberry
 from strawberry import relay
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache
 
 from app.api.activity import ActivityQueries
 from app.api.carriers import CarrierMutations, CarrierQueries
@@ -23,11 +16,14 @@ from app.api.catalog_csv import CatalogCsvMutations, CatalogCsvQueries
 from app.api.channels import ChannelMutations, ChannelQueries
 from app.api.errors import MaskInternalErrors
 from app.api.fulfillment import FulfillmentMutations, FulfillmentQueries
+from app.api.input_bounds import bound_schema
 from app.api.inventory import InventoryMutations, InventoryQueries
 from app.api.merges import MergeMutations
 from app.api.orders import OrderMutations, OrderQueries, OrderSubscriptions
 from app.api.routing import RoutingMutations, RoutingQueries
+from app.api.scopes import guard_schema
 from app.api.tenants import TenantMutations, TenantQueries
+from app.api.validation import GuardedValidation, limit_rules
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -35,12 +31,9 @@ MAX_TOKENS = 5000
 CACHE_SIZE = 256  # distinct documents kept parsed and validated (LRU, shared by every request)
 
 # The depth and alias rules are classes that QueryDepthLimiter / MaxAliasesLimiter create per instance.
-# They are created once here, so every request validates with the same rules: ValidationCache keys on
-# (schema, document, rules), and fresh classes per request would make every lookup a miss.
-LIMIT_RULES = (
-    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
-    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
-)
+# They are created once here, so every request validates with the same rules: the validation cache keys
+# on (schema, document, rules, audience), and fresh classes per request would make every lookup a miss.
+LIMIT_RULES = limit_rules(MAX_DEPTH, MAX_ALIASES)
 
 
 @strawberry.type
@@ -96,7 +89,9 @@ schema = Schema(
         lambda: AddValidationRules(list(LIMIT_RULES)),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: ParserCache(maxsize=CACHE_SIZE),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: GuardedValidation(maxsize=CACHE_SIZE),
         MaskInternalErrors,
     ],
 )
+guard_schema(schema._schema)  # after every type is known: scopes hold wherever a type is reached
+bound_schema(schema._schema)  # outermost: no resolver sees an argument out of its bounds

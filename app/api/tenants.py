@@ -12,6 +12,7 @@ from strawberry.types import Info
 from app.api.errors import UserErrorType
 from app.api.permissions import requires
 from app.api.relay import decode_node_id, int_ids, load_nodes, paginate
+from app.api.scopes import guarded_by
 from app.errors import NotFound, UserError
 from tenants import service
 from tenants.auth import ALL_SCOPES
@@ -53,6 +54,7 @@ class UserInfo:
     name: str
 
 
+@guarded_by("tenant:read")
 @strawberry.type(name="Member")
 class MemberNode(relay.Node):
     id: relay.NodeID[int]
@@ -71,9 +73,10 @@ class MemberNode(relay.Node):
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
-        return await load_nodes(info, info.context.loaders.membership, node_ids, "tenant:read", cls.from_row)
+        return await load_nodes(info, info.context.loaders.membership, node_ids, cls.from_row)
 
 
+@guarded_by("tenant:admin")
 @strawberry.type(name="ApiKey")
 class ApiKeyNode(relay.Node):
     """A key for a brand's own back office. The secret is shown once, at creation."""
@@ -100,7 +103,7 @@ class ApiKeyNode(relay.Node):
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
-        return await load_nodes(info, info.context.loaders.api_key, node_ids, "tenant:admin", cls.from_row)
+        return await load_nodes(info, info.context.loaders.api_key, node_ids, cls.from_row)
 
 
 @strawberry.type
@@ -253,6 +256,8 @@ class TenantMutations:
                 email=input.email,
                 password=input.password,
                 name=input.name,
+                redis=info.context.redis,
+                ip=info.context.client_ip,
             )
         except UserError as exc:
             return SignupPayload(user_errors=[UserErrorType.from_exc(exc)])

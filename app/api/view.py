@@ -27,6 +27,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.parse_content_type import parse_content_type
 
 from app.api.context import Context
+from app.api.errors import with_codes
 from app.api.orders.bulk import MAX_CSV_BYTES
 from app.api.schema import MAX_TOKENS  # checking a multipart operation's type parses it, bounded too
 from app.config import get_settings
@@ -173,6 +174,10 @@ class GraphQLView(GraphQL):
         except InvalidToken:
             raise ConnectionRejectionError({"message": "invalid credentials"}) from None
         return None
+
+    async def process_result(self, request, result):
+        with_codes(result.errors)
+        return await super().process_result(request, result)
 
     def create_response(self, response_data, sub_response: Response) -> Response:
         response = super().create_response(response_data, sub_response)

@@ -12,6 +12,8 @@
      "callback_path": "/webhooks/fulfilment/<location global id>"}
 
 Any 2xx is success; anything else, or no answer within ``TIMEOUT_S``, is retried with ``BACKOFF``.
+Redirects are not followed, and the URL must lead to a public address (``app.outbound``); the
+delivery keeps the status and a short reason, never the answer's body.
 
 **In** (``POST /webhooks/fulfilment/<location global id>``), signed the same way with the same secret
 (``X-OMS-Timestamp`` optional, as for channels)::
@@ -37,12 +39,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 
+from app import outbound
 from app.channels.adapters._payload import loads as load_json
 from app.channels.normalized import AdapterError, check_text
 from app.errors import NotFound, UserError
@@ -91,11 +92,19 @@ def parse_global_id(gid: Any, type_name: str) -> tuple[int, int] | None:
 # ---- connectors ------------------------------------------------------------------------------------
 
 
-def check_url(url: Any) -> str:
+async def check_url(url: Any) -> str:
+    """The URL, stripped, if the worker may post to it (``app.outbound``): ``INVALID_URL`` for what is
+    not an http(s) URL, ``URL_NOT_ALLOWED`` for one that leads inside (loopback, private, metadata...),
+    another scheme, credentials or an unexpected port. A host name that does not resolve yet passes:
+    every delivery vets it again."""
     url = url.strip() if isinstance(url, str) else ""
-    parts = urlsplit(url)
-    if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
+    if len(url) > MAX_URL:
         raise UserError("INVALID_URL", f"give an http(s) URL of at most {MAX_URL} characters", "url")
+    reason = await outbound.check_url(url, allow_unresolved=True)
+    if reason == outbound.NOT_A_URL:
+        raise UserError("INVALID_URL", f"give an http(s) URL of at most {MAX_URL} characters", "url")
+    if reason is not None:
+        raise UserError("URL_NOT_ALLOWED", f"this URL may not receive fulfilment orders: {reason}", "url")
     return url
 
 
@@ -104,7 +113,7 @@ async def set_connector(
 ) -> tuple[LocationConnector, str | None]:
     """Create or change a location's connector. Returns it and its secret when one was just made (a new
     connector, or ``rotate_secret``): the only time the secret is shown."""
-    url = check_url(url)
+    url = await check_url(url)
     if await session.get(Location, location_id) is None:
         raise NotFound("location", "locationId")
     connector = await session.get(LocationConnector, location_id, with_for_update=True)
@@ -128,20 +137,14 @@ async def set_connector(
 class Attempt:
     ok: bool
     status_code: int | None
-    error: str | None
+    error: str | None  # short and ours ("HTTP 503", "timeout"...): never the remote's body
 
 
 async def post(url: str, secret: str, body: bytes) -> Attempt:
-    """One signed POST. Never raises: failures come back as an ``Attempt`` to record."""
+    """One signed POST through ``app.outbound``. Never raises: failures come back as an ``Attempt``."""
     headers = {"content-type": "application/json", SIGNATURE_HEADER: sign(secret, body)}
-    try:
-        async with httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False) as client:
-            response = await client.post(url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        return Attempt(False, None, f"{type(exc).__name__}: {exc}"[:1000] or type(exc).__name__)
-    if 200 <= response.status_code < 300:
-        return Attempt(True, response.status_code, None)
-    return Attempt(False, response.status_code, f"HTTP {response.status_code}: {response.text[:500]}")
+    outcome = await outbound.post(url, content=body, headers=headers, timeout_s=TIMEOUT_S)
+    return Attempt(outcome.ok, outcome.status_code, outcome.error)
 
 
 def encode(payload: Mapping[str, Any]) -> bytes:

@@ -9,11 +9,11 @@ Raw ``op.execute()`` SQL is not translated: use SQLAlchemy constructs, or read `
 from alembic import context
 
 import app.models  # noqa: F401  (registers every tenant table)
-from app.db import TENANT_PLACEHOLDER, TenantBase
+from app.db import TENANT_PLACEHOLDER, TenantBase, checked_schema
 
 config = context.config
 connection = config.attributes["connection"]
-schema = config.attributes["schema"]
+schema = checked_schema(config.attributes["schema"])  # it names DDL: checked again here
 
 context.configure(
     connection=connection.execution_options(schema_translate_map={TENANT_PLACEHOLDER: schema}),

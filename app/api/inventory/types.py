@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from app.api.inventory.ids import gid, opt_gid
 from app.api.relay import TenantScopedNode, load_nodes
+from app.api.scopes import guarded_by
 from app.inventory.models import (
     AllocationPool,
     Location,
@@ -53,6 +54,7 @@ class MaterialRef:
         return row.code if row else ""
 
 
+@guarded_by(READ)
 @strawberry.type(name="Location")
 class LocationNode(TenantScopedNode):
     """A warehouse, store, 3PL or drop-ship supplier that holds stock."""
@@ -107,9 +109,7 @@ class LocationNode(TenantScopedNode):
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
-        return await load_nodes(
-            info, _loaders(info).location, node_ids, READ, cls.from_row, tenant_scoped=True
-        )
+        return await load_nodes(info, _loaders(info).location, node_ids, cls.from_row, tenant_scoped=True)
 
 
 async def _location(info: Info, location_id: int | None) -> LocationNode | None:
@@ -119,6 +119,7 @@ async def _location(info: Info, location_id: int | None) -> LocationNode | None:
     return LocationNode.from_row(row) if row else None
 
 
+@guarded_by(READ)
 @strawberry.type(name="StockLevel")
 class StockLevelNode(TenantScopedNode, MaterialRef):
     """One material at one location. Its id names both: ``<location row>:<material row>``."""
@@ -158,7 +159,7 @@ class StockLevelNode(TenantScopedNode, MaterialRef):
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
         principal = info.context.principal
         keys = [level_key(info, raw) for raw in node_ids]
-        if principal is None or READ not in principal.scopes:
+        if principal is None or cls.required_scope not in principal.scopes:
             return [None] * len(keys)
         rows = await _loaders(info).stock_level.load_many([k for k in keys if k is not None])
         found = {(r.location_id, r.material_id): r for r in rows if r is not None}
@@ -177,6 +178,7 @@ def level_key(info: Info, node_id: str) -> tuple[int, int] | None:
     return int(location), int(material)
 
 
+@guarded_by(READ)
 @strawberry.type(name="StockMovement")
 class StockMovementNode(TenantScopedNode, MaterialRef):
     """One append-only ledger entry; replaying them reproduces every level."""
@@ -219,10 +221,11 @@ class StockMovementNode(TenantScopedNode, MaterialRef):
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
         return await load_nodes(
-            info, _loaders(info).stock_movement, node_ids, READ, cls.from_row, tenant_scoped=True
+            info, _loaders(info).stock_movement, node_ids, cls.from_row, tenant_scoped=True
         )
 
 
+@guarded_by(READ)
 @strawberry.type(name="Reservation")
 class ReservationNode(TenantScopedNode, MaterialRef):
     """Units of one material held for a reference (an order) at network level."""
@@ -256,11 +259,10 @@ class ReservationNode(TenantScopedNode, MaterialRef):
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
-        return await load_nodes(
-            info, _loaders(info).reservation, node_ids, READ, cls.from_row, tenant_scoped=True
-        )
+        return await load_nodes(info, _loaders(info).reservation, node_ids, cls.from_row, tenant_scoped=True)
 
 
+@guarded_by(READ)
 @strawberry.type(name="AllocationPool")
 class AllocationPoolNode(TenantScopedNode):
     """A channel's share of stock, for one material or (materialId null) as the channel's default."""
@@ -292,10 +294,11 @@ class AllocationPoolNode(TenantScopedNode):
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
         return await load_nodes(
-            info, _loaders(info).allocation_pool, node_ids, READ, cls.from_row, tenant_scoped=True
+            info, _loaders(info).allocation_pool, node_ids, cls.from_row, tenant_scoped=True
         )
 
 
+@guarded_by(READ)
 @strawberry.type(name="StockAlert")
 class StockAlertNode(TenantScopedNode, MaterialRef):
     """Network availability of a material fell below its low-stock threshold."""
@@ -317,11 +320,10 @@ class StockAlertNode(TenantScopedNode, MaterialRef):
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
-        return await load_nodes(
-            info, _loaders(info).stock_alert, node_ids, READ, cls.from_row, tenant_scoped=True
-        )
+        return await load_nodes(info, _loaders(info).stock_alert, node_ids, cls.from_row, tenant_scoped=True)
 
 
+@guarded_by(READ)
 @strawberry.type(name="StockPublication")
 class StockPublicationNode(TenantScopedNode):
     """A quantity pushed (or, until adapters exist, recorded for) one channel listing."""
@@ -353,7 +355,7 @@ class StockPublicationNode(TenantScopedNode):
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
         return await load_nodes(
-            info, _loaders(info).stock_publication, node_ids, READ, cls.from_row, tenant_scoped=True
+            info, _loaders(info).stock_publication, node_ids, cls.from_row, tenant_scoped=True
         )
 
 

@@ -15,6 +15,7 @@ from strawberry.types import Info
 
 from app.api.orders.common import READ_SCOPE
 from app.api.relay import decode_node_id, int_ids
+from app.api.scopes import guarded_by
 from app.errors import NotFound
 from app.inbox import InboxMessage, InboxStatus
 
@@ -23,6 +24,7 @@ PREVIEW_CHARS = 500
 NEEDS_ATTENTION = (InboxStatus.received, InboxStatus.failed, InboxStatus.rejected)
 
 
+@guarded_by(READ_SCOPE)
 @strawberry.type(name="InboxMessage", description="A raw inbound payload, stored before it was parsed.")
 class InboxMessageNode(relay.Node):
     id: relay.NodeID[int]
@@ -54,7 +56,7 @@ class InboxMessageNode(relay.Node):
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
         principal = info.context.principal
         ids = int_ids(node_ids)
-        if principal is None or READ_SCOPE not in principal.scopes:
+        if principal is None or cls.required_scope not in principal.scopes:
             return [None] * len(ids)
         wanted = [i for i in ids if i is not None and 0 < i < 2**63]
         async with info.context.control_session() as session:

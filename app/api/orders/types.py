@@ -20,6 +20,7 @@ from app.api.channels import ChannelNode
 from app.api.orders.common import READ_SCOPE
 from app.api.orders.loaders import order_loaders
 from app.api.relay import MAX_PAGE, TenantScopedNode, connection, decode_cursor, encode_cursor, load_nodes
+from app.api.scopes import guarded_by
 from app.customers.models import Customer
 from app.errors import UserError
 from app.orders.models import Order, OrderEvent, OrderHold, OrderLine, OrderStatus
@@ -35,6 +36,7 @@ def status_of(value: str | None) -> OrderStatus | None:
     return OrderStatus(value) if value in OrderStatus.__members__ else None
 
 
+@guarded_by(READ_SCOPE)
 @strawberry.type(name="Customer", description="One buyer across channels (identifiers shown masked).")
 class CustomerNode(TenantScopedNode):
     id: relay.NodeID[int]
@@ -62,7 +64,7 @@ class CustomerNode(TenantScopedNode):
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
         loader = order_loaders(info).customer
-        return await load_nodes(info, loader, node_ids, READ_SCOPE, cls.from_row, tenant_scoped=True)
+        return await load_nodes(info, loader, node_ids, cls.from_row, tenant_scoped=True)
 
 
 @strawberry.type
@@ -186,6 +188,7 @@ class OrderHoldType:
         )
 
 
+@guarded_by(READ_SCOPE)
 @strawberry.type(name="OrderEvent", description="One step of an order's timeline.")
 class OrderEventNode(TenantScopedNode):
     id: relay.NodeID[int]
@@ -220,9 +223,10 @@ class OrderEventNode(TenantScopedNode):
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
         loader = order_loaders(info).event
-        return await load_nodes(info, loader, node_ids, READ_SCOPE, cls.from_row, tenant_scoped=True)
+        return await load_nodes(info, loader, node_ids, cls.from_row, tenant_scoped=True)
 
 
+@guarded_by(READ_SCOPE)
 @strawberry.type(name="Order", description="What was bought on one channel, in the unified shape.")
 class OrderNode(TenantScopedNode):
     id: relay.NodeID[int]
@@ -335,4 +339,4 @@ class OrderNode(TenantScopedNode):
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
         loader = order_loaders(info).order
-        return await load_nodes(info, loader, node_ids, READ_SCOPE, cls.from_row, tenant_scoped=True)
+        return await load_nodes(info, loader, node_ids, cls.from_row, tenant_scoped=True)
