@@ -12,14 +12,19 @@ Signatures (compared in constant time):
 * Shopify channels also: ``X-Shopify-Hmac-Sha256: <base64 HMAC-SHA256(secret, raw body)>``, Shopify's own
   scheme (the channel secret is the app's client secret).
 
-Answers: 200 processed / 202 stored but failed (JSON ``{inboxId, status, outcome, order, error}``); 401
-bad or missing signature (stored as rejected); 404 unknown or inactive channel; 413 body over 5 MB.
+Answers: 200 processed / 202 stored but failed (JSON ``{inboxId, status, outcome, order, error}``); 400
+a bad query parameter (nothing stored); 401 bad or missing signature (stored as rejected, within a budget
+per sender: past it 429 with ``Retry-After``, nothing stored, see ``app/rejections.py``); 413 body over
+5 MB. Every id that reaches no channel — not a channel id, an unknown or suspended tenant, an unknown
+channel, or an inactive one without a valid signature — gets one and the same 404, byte for byte, and
+nothing is stored: the answer does not tell which it was, and strangers cannot fill a tenant's inbox.
 With ``?ack=stored`` the answer comes as soon as the payload is stored (202, status ``received``) and the
 ingest runs after it; the inbox sweep replays the row if the process dies first. Platforms that resend
 a webhook not answered within a few seconds (Shopify: five) are best served by it during bursts. A
 payload we cannot parse still gets a 2xx: it is safely stored and will be replayed after the fix, and a
 non-2xx would only make the platform resend the same bytes (and, for Shopify, eventually delete the
-subscription); the error in the answer shows up in the sender's delivery log.
+subscription); the error in the answer shows up in the sender's delivery log. A signed payload for an
+inactive channel is stored as failed and answered 404 with why: it is replayed once the channel is on.
 """
 
 from __future__ import annotations
@@ -83,41 +88,59 @@ def _answer(code: int, error: str | None = None, result: doors.DoorResult | None
     )
 
 
-async def _rejected(tenant_id: int, source: str, body: bytes, headers, error: str, code: int) -> Response:
-    inbox_id = await doors.store_rejected(get_db(), tenant_id, source, body, headers, error)
-    return _answer(code, error, doors.DoorResult(inbox_id, "rejected", error=error))
+def _unknown() -> Response:
+    """The one answer for every id that reaches no channel (see the module docstring)."""
+    return _answer(404, arrivals.UNKNOWN)
+
+
+def too_many(retry_after: int) -> Response:
+    """429 for a sender past its budget of refused payloads (``app.rejections``); nothing is stored."""
+    body = {"status": "rejected", "error": "too many refused deliveries; retry later"}
+    return JSONResponse(body, 429, headers={"Retry-After": str(retry_after)})
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _query_problem(request: Request) -> str | None:
+    """What is wrong with the query parameters (the sender's mistake, answered 400, nothing stored)."""
+    if request.query_params.get("ack", "processed") not in ACKS:
+        return f"ack must be one of {', '.join(ACKS)}"
+    if request.query_params.get("kind", "order") not in (*doors.KINDS, ""):
+        return f"kind must be one of {', '.join(doors.KINDS)}"
+    return None
 
 
 async def channel_webhook(request: Request) -> Response:
+    problem = _query_problem(request)
+    if problem is not None:
+        return _answer(400, problem)
     ids = channel_ids(request.path_params["channel_id"])
     if ids is None:
-        return _answer(404, "unknown channel")
+        return _unknown()
     body = await _read_body(request, doors.MAX_BODY)
     if body is None:
         return _answer(413, f"the body is over {doors.MAX_BODY} bytes")
     db = get_db()
     tenant_id, channel_id = ids
     found = await tenant_cache.get(db, tenant_id)
-    if found is None:  # no tenant to store it for
-        return _answer(404, "unknown channel")
-    ref, _, tenant_active = found
-    headers, source = dict(request.headers), arrivals.channel_source(channel_id)
-    kind = request.query_params.get("kind")
-    if kind:
-        headers = doors.with_kind(headers, kind)
-    if not tenant_active:
-        return await _rejected(tenant_id, source, body, headers, "the tenant is suspended", 404)
-    ack = request.query_params.get("ack", "processed")
-    if ack not in ACKS:
-        return await _rejected(tenant_id, source, body, headers, f"ack must be one of {', '.join(ACKS)}", 400)
-    arrival = await arrivals.arrive(db, ref, channel_id, body, headers)
+    if found is None or not found[2]:  # no tenant, or a suspended one: nothing to store it for
+        return _unknown()
+    ref = found[0]
+    headers = doors.with_kind(dict(request.headers), request.query_params.get("kind"))
+    arrival = await arrivals.arrive(db, ref, channel_id, body, headers, _address(request))
+    if arrival.problem == arrivals.UNKNOWN:
+        return _unknown()
+    if arrival.retry_after is not None:
+        return too_many(arrival.retry_after)
     if arrival.problem is not None:
         rejected = doors.DoorResult(arrival.inbox_id, "rejected", error=arrival.problem)
         return _answer(arrival.code, arrival.problem, rejected)
     # Authentic and stored: now processed. An inactive channel's payload is kept as failed, so it can be
     # replayed once the channel is reactivated.
     channel = doors.ChannelRef(ref, channel_id)
-    if ack == "stored":
+    if request.query_params.get("ack") == "stored":
         doors.process_later(db, channel, arrival.inbox_id, body, arrival.headers, "webhook")
         return _answer(202, result=doors.DoorResult(arrival.inbox_id, "received"), tenant_id=tenant_id)
     result = await doors.process_stored(db, channel, arrival.inbox_id, body, arrival.headers, "webhook")
@@ -132,5 +155,9 @@ async def fulfilment_webhook(request: Request) -> Response:
     body = await _read_body(request, doors.MAX_BODY)
     if body is None:
         return JSONResponse({"status": "rejected", "error": f"the body is over {doors.MAX_BODY} bytes"}, 413)
-    answer = await inbound.receive(get_db(), request.path_params["location_id"], body, dict(request.headers))
+    answer = await inbound.receive(
+        get_db(), request.path_params["location_id"], body, dict(request.headers), _address(request)
+    )
+    if answer.retry_after is not None:
+        return too_many(answer.retry_after)
     return JSONResponse(answer.body, answer.code)

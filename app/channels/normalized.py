@@ -13,13 +13,19 @@ cannot leak a half-normalised order:
 * ``amounts.total`` is what the order is worth (subtotal - discount + shipping + tax where tax is not
   included in prices); ``amounts.paid`` is what the buyer has paid so far (0.00 before payment).
 
+Every value is bounded here, whatever adapter made it: at most :data:`MAX_LINES` lines, quantities
+1..:data:`MAX_QUANTITY`, amounts 0..:data:`MAX_MONEY`, ids, titles, notes and other texts within their
+lengths and free of control characters (PostgreSQL refuses NUL). Adapters check the same bounds while
+reading (with the payload's own field paths); these checks are what no adapter can skip.
+
 Anything an adapter cannot parse raises :class:`AdapterError`, whose message names the field path, so the
 inbox row that stores the raw payload can say exactly what is wrong and where.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -34,6 +40,16 @@ STATUSES = (
 )
 BUSINESS_MODELS = ("b2c", "o2o", "b2b", "distribution")
 CENT = Decimal("0.01")
+
+MAX_LINES = 500  # lines per order
+MAX_QUANTITY = 100_000  # units per line
+MAX_MONEY = Decimal(10) ** 10  # any one amount (the money columns hold 12 digits before the point)
+MAX_ID = 120  # external order, line, item and SKU ids: their columns are varchar(120)
+MAX_TITLE = 300  # a line's title: its column is varchar(300)
+MAX_NOTE = 2000  # buyer and seller notes
+MAX_TEXT = 500  # every other text
+# C0 controls but tab, newline and carriage return; DEL; lone surrogates (not encodable as UTF-8).
+_REFUSED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 class AdapterError(Exception):
@@ -57,9 +73,30 @@ class AdapterError(Exception):
         return AdapterError(self.path, self.message, line=line)
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """The value as a message shows it (numbers as written, text quoted), cut to ``limit`` characters:
+    error messages never echo a huge value back."""
+    text = str(value) if isinstance(value, Decimal | int) and not isinstance(value, bool) else repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]}"
+
+
+def check_text(path: str, value: str | None, limit: int = MAX_TEXT) -> str | None:
+    """``value`` if it is at most ``limit`` characters and holds no control character, else an error."""
+    if value is None:
+        return None
+    if len(value) > limit:
+        raise AdapterError(path, f"is {len(value)} characters long, at most {limit} are allowed")
+    refused = _REFUSED.search(value)
+    if refused:
+        raise AdapterError(path, f"contains the control character U+{ord(refused.group()):04X}")
+    return value
+
+
 def _check_money(path: str, value: object) -> None:
     if not isinstance(value, Decimal) or not value.is_finite() or value.as_tuple().exponent != -2:
-        raise AdapterError(path, f"{value!r} is not money with exactly two decimal places")
+        raise AdapterError(path, f"{shown(value)} is not money with exactly two decimal places")
+    if not 0 <= value <= MAX_MONEY:
+        raise AdapterError(path, f"{value} is not between 0 and {MAX_MONEY:f}")
 
 
 def _check_time(path: str, value: object, *, required: bool = True) -> None:
@@ -110,9 +147,15 @@ class NormalizedLine:
     is_gift: bool = False  # a free gift-with-purchase line (not "gift wrapped")
 
     def __post_init__(self) -> None:
+        check_text("lines.external_line_id", self.external_line_id, MAX_ID)
         base = f"lines[{self.external_line_id}]"
+        check_text(f"{base}.external_item_id", self.external_item_id, MAX_ID)
+        check_text(f"{base}.external_sku_id", self.external_sku_id, MAX_ID)
+        check_text(f"{base}.title", self.title, MAX_TITLE)
         if not isinstance(self.quantity, int) or isinstance(self.quantity, bool) or self.quantity <= 0:
-            raise AdapterError(f"{base}.quantity", f"{self.quantity!r} is not a positive whole number")
+            raise AdapterError(f"{base}.quantity", f"{shown(self.quantity)} is not a positive whole number")
+        if self.quantity > MAX_QUANTITY:
+            raise AdapterError(f"{base}.quantity", f"{self.quantity} is over {MAX_QUANTITY}")
         for name in ("unit_price", "discount", "total"):
             _check_money(f"{base}.{name}", getattr(self, name))
 
@@ -156,6 +199,10 @@ class NormalizedOrder:
     def __post_init__(self) -> None:
         if not self.external_id:
             raise AdapterError("external_id", "is empty")
+        check_text("external_id", self.external_id, MAX_ID)
+        if isinstance(self.lines, tuple) and len(self.lines) > MAX_LINES:
+            raise AdapterError("lines", f"{len(self.lines)} lines, at most {MAX_LINES} per order")
+        self._check_texts()
         if self.status not in STATUSES:
             raise AdapterError("status", f"{self.status!r} is not one of {', '.join(STATUSES)}")
         if self.business_model not in BUSINESS_MODELS:
@@ -182,6 +229,18 @@ class NormalizedOrder:
                 f"{self.amounts.discount} differs from the sum of line discounts {line_discount}",
             )
 
+    def _check_texts(self) -> None:
+        for part, value in (("buyer", self.buyer), ("address", self.address), ("invoice", self.invoice)):
+            for f in fields(value) if value is not None else ():
+                text = getattr(value, f.name)
+                check_text(f"{part}.{f.name}", text if isinstance(text, str) else None)
+        check_text("buyer_note", self.buyer_note, MAX_NOTE)
+        check_text("seller_note", self.seller_note, MAX_NOTE)
+        check_text("requested_carrier", self.requested_carrier)
+        check_text("raw_status", self.raw_status)
+        for key, value in self.extra:
+            check_text(f"extra.{check_text('extra', key)}", value)
+
     def supersedes(self, other: NormalizedOrder) -> bool:
         """True when this payload is a newer version of ``other`` (same order, later ``updated_at``)."""
         return (
@@ -200,6 +259,8 @@ class NormalizedCancel:
     def __post_init__(self) -> None:
         if not self.external_id:
             raise AdapterError("external_id", "is empty")
+        check_text("external_id", self.external_id, MAX_ID)
+        check_text("reason", self.reason)
         _check_time("cancelled_at", self.cancelled_at)
 
 
@@ -217,5 +278,10 @@ class NormalizedRefund:
             raise AdapterError("external_id", "is empty")
         if not self.external_refund_id:
             raise AdapterError("external_refund_id", "is empty")
+        check_text("external_id", self.external_id, MAX_ID)
+        check_text("external_refund_id", self.external_refund_id, MAX_TEXT)
+        for line_id in self.line_ids:
+            check_text("line_ids", line_id, MAX_ID)
+        check_text("reason", self.reason)
         _check_money("amount", self.amount)
         _check_time("refunded_at", self.refunded_at)

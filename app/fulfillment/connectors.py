@@ -44,6 +44,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 
 from app import outbound
+from app.channels.adapters._payload import loads as load_json
+from app.channels.normalized import AdapterError, check_text
 from app.errors import NotFound, UserError
 from app.fulfillment.models import LocationConnector, new_connector_secret
 from app.inventory.models import Location
@@ -170,15 +172,35 @@ def _text(data: Mapping[str, Any], key: str, limit: int) -> str | None:
         return None
     if not isinstance(value, str | int) or isinstance(value, bool) or len(str(value)) > limit:
         raise UserError("INVALID_PAYLOAD", f"{key} must be text of at most {limit} characters", key)
+    _no_control_characters(str(value), key)
     return str(value).strip() or None
+
+
+def _no_control_characters(value: Any, key: str) -> None:
+    """Refuse control characters in every string of a JSON value (PostgreSQL refuses NUL in text and
+    jsonb alike), walked without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            stack += item
+        elif isinstance(item, str):
+            try:
+                check_text(key, item, len(item))
+            except AdapterError as exc:
+                raise UserError("INVALID_PAYLOAD", str(exc), key) from None
 
 
 def parse_callback(body: bytes, tenant_id: int) -> Callback:
     """A callback body, checked. A fulfilment order id of another tenant is simply not found."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = load_json(body.decode("utf-8"), "the body", parse_float=float)
+    except UnicodeDecodeError:
         raise UserError("INVALID_PAYLOAD", "the body is not JSON") from None
+    except AdapterError as exc:  # not JSON, or nested too deep
+        raise UserError("INVALID_PAYLOAD", exc.message) from None
     if not isinstance(data, dict):
         raise UserError("INVALID_PAYLOAD", "the body must be a JSON object")
     event = data.get("event")
@@ -190,6 +212,7 @@ def parse_callback(body: bytes, tenant_id: int) -> Callback:
     parcels = data.get("parcels") or []
     if not isinstance(parcels, list) or len(parcels) > 100:
         raise UserError("INVALID_PAYLOAD", "parcels must be a list of at most 100", "parcels")
+    _no_control_characters(parcels, "parcels")
     adjust = data.get("adjust_stock", True)
     if not isinstance(adjust, bool):
         raise UserError("INVALID_PAYLOAD", "adjust_stock must be true or false", "adjust_stock")

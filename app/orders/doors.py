@@ -204,23 +204,6 @@ async def run_stored(
     return DoorResult(inbox_id, InboxStatus.failed.value, error=shown)
 
 
-async def store_rejected(
-    db: Database, tenant_id: int | None, source: str, body: bytes, headers: Mapping[str, str], error: str
-) -> int:
-    """Keep a payload that failed authentication (never processed, never replayable)."""
-    async with db.control_session() as session:
-        row = inbox.row(
-            source=source,
-            body=body,
-            headers=dict(headers),
-            tenant_id=tenant_id,
-            status=InboxStatus.rejected,
-            error=error,
-        )
-        (inbox_id,) = await inbox.store_many(session, [row])
-        return inbox_id
-
-
 async def receive_channel_payload(
     db: Database,
     channel_ref: ChannelRef,

@@ -3,21 +3,65 @@
 ``Node`` wraps one JSON object together with its path from the payload root ("payload.OrderItems[1]"), so
 every accessor can raise an :class:`AdapterError` that says exactly which field is missing or malformed.
 Empty strings count as absent: Chinese platform APIs return ``""`` for fields that have no value.
+Identifiers and texts are bounded as they are read (``normalized.check_text``), and the JSON decoder
+refuses documents nested deeper than ``MAX_DEPTH``, measured without recursion before it runs.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
+from itertools import accumulate
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.channels.adapters import _values as v
-from app.channels.normalized import AdapterError
+from app.channels.normalized import MAX_ID, MAX_TEXT, AdapterError, check_text, shown
 
-_MISSING = object()
+MAX_DEPTH = 64  # nested arrays and objects in one JSON document
+
+# A JSON string, or an unterminated one up to the end (where json stops as well). Possessive, so a run
+# of quotes and backslashes is scanned once, not once per quote.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+class _Constant(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _Constant(name)
+
+
+def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether arrays and objects in JSON ``text`` nest deeper than ``limit``: counted over the text's
+    brackets outside strings, without recursion (a 100,000-deep document is measured, not recursed)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
+
+
+def loads(text: str, what: str = "payload", parse_float: Any = Decimal) -> Any:
+    """``json.loads`` with Decimal floats, bounded: too deep, NaN/Infinity or a number too long to read
+    is an :class:`AdapterError`, like any other invalid JSON."""
+    if too_deep(text):
+        raise AdapterError("$", f"{what} is nested deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(text, parse_float=parse_float, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise AdapterError(
+            "$", f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except _Constant as exc:
+        raise AdapterError("$", f"{what} is not valid JSON: {exc} is not a number") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise AdapterError("$", f"{what} is not valid JSON: a number is too long") from None
 
 
 def decode(raw: bytes | str | Mapping[str, Any], what: str = "payload") -> Any:
@@ -31,12 +75,7 @@ def decode(raw: bytes | str | Mapping[str, Any], what: str = "payload") -> Any:
             raise AdapterError("$", f"{what} is not UTF-8 text (byte {exc.start})") from None
     if not isinstance(raw, str):
         raise AdapterError("$", f"{what} must be JSON text or an object, got {type(raw).__name__}")
-    try:
-        return json.loads(raw, parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        raise AdapterError(
-            "$", f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+    return loads(raw, what)
 
 
 class Node:
@@ -92,28 +131,30 @@ class Node:
         """A required identifier: numbers become their decimal text (Taobao tid, Shopify id)."""
         value = self.need(key)
         if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-            raise self.error(key, f"{value!r} is not an identifier")
+            raise self.error(key, f"{shown(value)} is not an identifier")
         out = str(value).strip()
         if not out:
             raise self.error(key, "is empty")
-        return out
+        return check_text(self.at(key), out, MAX_ID)
 
     def opt_ident(self, key: str) -> str | None:
         return None if self.raw(key) is None else self.ident(key)
 
-    def text(self, key: str) -> str | None:
+    def text(self, key: str, limit: int = MAX_TEXT) -> str | None:
+        """Text of at most ``limit`` characters (``normalized.MAX_NOTE`` for notes, ``MAX_TITLE`` for
+        titles), without control characters."""
         value = self.raw(key)
         if value is not None and not isinstance(value, str | int | Decimal):
-            raise self.error(key, f"{value!r} is not text")
-        return v.text(value)
+            raise self.error(key, f"{shown(value)} is not text")
+        return check_text(self.at(key), v.text(value), limit)
 
-    def money(self, key: str, default: Decimal | None = None) -> Decimal:
+    def money(self, key: str, default: Decimal | None = None, *, signed: bool = False) -> Decimal:
         value = self.raw(key)
         if value is None:
             if default is None:
                 raise self.error(key, "is required")
             return default
-        return v.money(value, self.at(key))
+        return v.money(value, self.at(key), signed=signed)
 
     def cents(self, key: str, default: Decimal | None = None) -> Decimal:
         value = self.raw(key)
@@ -126,6 +167,9 @@ class Node:
     def whole(self, key: str, *, minimum: int | None = None) -> int:
         return v.whole(self.need(key), self.at(key), minimum=minimum)
 
+    def quantity(self, key: str, *, minimum: int = 1) -> int:
+        return v.quantity(self.need(key), self.at(key), minimum=minimum)
+
     def flag(self, key: str, default: bool = False) -> bool:
         value = self.raw(key)
         if value is None:
@@ -136,7 +180,7 @@ class Node:
             return True
         if str(value).strip().lower() in ("false", "0", "no"):
             return False
-        raise self.error(key, f"{value!r} is not true/false")
+        raise self.error(key, f"{shown(value)} is not true/false")
 
     def iso_time(
         self, key: str, *, required: bool = True, assume: timezone | ZoneInfo | None = None

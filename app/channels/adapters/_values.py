@@ -1,18 +1,22 @@
-"""Value normalisation shared by every adapter: money, times, phones, e-mails, discount allocation.
+"""Value normalisation shared by every adapter: money, quantities, times, phones, e-mails, discount
+allocation.
 
 Each function raises :class:`~app.channels.normalized.AdapterError` carrying the field path it was given,
-so a bad value in a deeply nested payload is reported where it is.
+so a bad value in a deeply nested payload is reported where it is. Amounts and quantities are bounded
+here (``normalized.MAX_MONEY``, ``MAX_QUANTITY``), before any arithmetic: a 50-digit price or 1e308 is a
+field error, not a decimal overflow.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.channels.normalized import CENT, STATUSES, AdapterError
+from app.channels.normalized import CENT, MAX_MONEY, MAX_QUANTITY, STATUSES, AdapterError, shown
 
 ZERO = Decimal("0.00")
 
@@ -22,53 +26,75 @@ except ZoneInfoNotFoundError:  # slim images without tzdata: China has had no DS
     SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 
-def money(value: object, path: str) -> Decimal:
-    """A decimal amount ("12.3", 12.3, 12, Decimal) as Decimal with two places, half-up."""
+def _bounded(amount: Decimal, value: object, path: str, signed: bool) -> Decimal:
+    """``amount`` if it is within ±MAX_MONEY (and not negative unless ``signed``): checked before any
+    quantize, which would overflow the decimal context on a huge value."""
+    if abs(amount) > MAX_MONEY:
+        raise AdapterError(path, f"{shown(value)} is over the largest amount {MAX_MONEY:f}")
+    if amount < 0 and not signed:
+        raise AdapterError(path, f"{shown(value)} is negative")
+    return amount
+
+
+def money(value: object, path: str, *, signed: bool = False) -> Decimal:
+    """A decimal amount ("12.3", 12.3, 12, Decimal) as Decimal with two places, half-up; 0..MAX_MONEY
+    (-MAX_MONEY.. when ``signed``, for platform adjustments that carry a sign)."""
     if isinstance(value, bool) or value is None:
-        raise AdapterError(path, f"{value!r} is not an amount")
+        raise AdapterError(path, f"{shown(value)} is not an amount")
     if isinstance(value, float):
         value = repr(value)  # shortest round-trip text: 19.9 stays "19.9", not 19.899999…
     try:
         amount = Decimal(str(value).strip()) if isinstance(value, str) else Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
-        raise AdapterError(path, f"{value!r} is not an amount") from None
+        raise AdapterError(path, f"{shown(value)} is not an amount") from None
     if not amount.is_finite():
-        raise AdapterError(path, f"{value!r} is not an amount")
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+        raise AdapterError(path, f"{shown(value)} is not an amount")
+    return _bounded(amount, value, path, signed).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def exact_money(value: object, path: str) -> Decimal:
     """Like ``money`` but refuses to round: "19.999" is an error (for formats we define ourselves)."""
     amount = money(value, path)
     if isinstance(value, str | Decimal | float) and Decimal(str(value).strip()) != amount:
-        raise AdapterError(path, f"{value!r} has more than two decimal places")
+        raise AdapterError(path, f"{shown(value)} has more than two decimal places")
     return amount
 
 
 def cents(value: object, path: str) -> Decimal:
     """An integer amount of minor units (fen, cents) as a two-place Decimal: 1990 -> 19.90."""
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise AdapterError(path, f"{value!r} is not a whole number of cents")
+        raise AdapterError(path, f"{shown(value)} is not a whole number of cents")
     try:
         minor = int(str(value).strip())
     except ValueError:
-        raise AdapterError(path, f"{value!r} is not a whole number of cents") from None
-    return (Decimal(minor) / 100).quantize(CENT)
+        raise AdapterError(path, f"{shown(value)} is not a whole number of cents") from None
+    return (_bounded(Decimal(minor) / 100, value, path, signed=False)).quantize(CENT)
 
 
 def whole(value: object, path: str, *, minimum: int | None = None) -> int:
     if isinstance(value, bool):
-        raise AdapterError(path, f"{value!r} is not a whole number")
-    if isinstance(value, Decimal | float) and value == int(value):
-        value = int(value)
+        raise AdapterError(path, f"{shown(value)} is not a whole number")
+    if isinstance(value, Decimal | float):
+        # 1e999999 would become a million-digit int, and inf or NaN cannot become one at all
+        finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+        value = int(value) if finite and abs(value) < 10**30 and value == int(value) else str(value)
     try:
         number = int(str(value).strip()) if isinstance(value, str) else value
     except ValueError:
-        raise AdapterError(path, f"{value!r} is not a whole number") from None
+        raise AdapterError(path, f"{shown(value)} is not a whole number") from None
     if not isinstance(number, int):
-        raise AdapterError(path, f"{value!r} is not a whole number")
+        raise AdapterError(path, f"{shown(value)} is not a whole number")
     if minimum is not None and number < minimum:
-        raise AdapterError(path, f"{number} is below the minimum {minimum}")
+        raise AdapterError(path, f"{shown(number)} is below the minimum {minimum}")
+    return number
+
+
+def quantity(value: object, path: str, *, minimum: int = 1) -> int:
+    """A line's quantity: a whole number from ``minimum`` (1; Amazon zeroes cancelled items) up to
+    MAX_QUANTITY, so 2**63 is a field error and not an integer overflow in the database."""
+    number = whole(value, path)
+    if not minimum <= number <= MAX_QUANTITY:
+        raise AdapterError(path, f"{shown(number)} is not between {minimum} and {MAX_QUANTITY}")
     return number
 
 
@@ -78,15 +104,15 @@ def iso_time(value: object, path: str, *, assume: timezone | ZoneInfo | None = N
     A timestamp without an offset is an error unless ``assume`` names the zone it is written in.
     """
     if not isinstance(value, str) or not value.strip():
-        raise AdapterError(path, f"{value!r} is not an ISO 8601 timestamp")
+        raise AdapterError(path, f"{shown(value)} is not an ISO 8601 timestamp")
     text = value.strip()
     try:
         parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
     except ValueError:
-        raise AdapterError(path, f"{value!r} is not an ISO 8601 timestamp") from None
+        raise AdapterError(path, f"{shown(value)} is not an ISO 8601 timestamp") from None
     if parsed.tzinfo is None:
         if assume is None:
-            raise AdapterError(path, f"{value!r} has no UTC offset")
+            raise AdapterError(path, f"{shown(value)} has no UTC offset")
         parsed = parsed.replace(tzinfo=assume)
     return parsed.astimezone(UTC)
 
@@ -94,11 +120,11 @@ def iso_time(value: object, path: str, *, assume: timezone | ZoneInfo | None = N
 def local_time(value: object, path: str, zone: timezone | ZoneInfo = SHANGHAI) -> datetime:
     """A platform wall-clock time "yyyy-MM-dd HH:mm:ss" (Taobao TOP, JD JOS: Asia/Shanghai) as aware UTC."""
     if not isinstance(value, str):
-        raise AdapterError(path, f"{value!r} is not a 'yyyy-MM-dd HH:mm:ss' time")
+        raise AdapterError(path, f"{shown(value)} is not a 'yyyy-MM-dd HH:mm:ss' time")
     try:
         parsed = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
     except ValueError:
-        raise AdapterError(path, f"{value!r} is not a 'yyyy-MM-dd HH:mm:ss' time") from None
+        raise AdapterError(path, f"{shown(value)} is not a 'yyyy-MM-dd HH:mm:ss' time") from None
     return parsed.replace(tzinfo=zone).astimezone(UTC)
 
 
@@ -160,7 +186,7 @@ def map_status(raw: object, table: dict[str, str], path: str) -> str:
     key = str(raw).strip() if raw is not None else ""
     if key not in table:
         known = ", ".join(sorted(table))
-        raise AdapterError(path, f"unknown status {raw!r} (known: {known})")
+        raise AdapterError(path, f"unknown status {shown(raw)} (known: {known})")
     return check_status(table[key], raw, path)
 
 

@@ -37,6 +37,7 @@ from app.channels.adapters._lines import LineDraft, build_lines, sum_money
 from app.channels.adapters._payload import Node
 from app.channels.adapters.base import ChannelAdapter, ListingRef, Raw, check_quantity
 from app.channels.normalized import (
+    MAX_TITLE,
     AdapterError,
     Address,
     Amounts,
@@ -135,7 +136,7 @@ class AmazonAdapter(ChannelAdapter):
                 )
         drafts, shipping, tax = [], v.ZERO, v.ZERO
         for item in items:
-            quantity = item.whole("QuantityOrdered", minimum=0)
+            quantity = item.quantity("QuantityOrdered", minimum=0)
             if quantity == 0:  # Amazon zeroes the quantity of cancelled items
                 continue
             gross = _amount(item, "ItemPrice", currency)
@@ -151,7 +152,7 @@ class AmazonAdapter(ChannelAdapter):
                     line_id=item.ident("OrderItemId"),
                     item_id=item.ident("ASIN"),
                     sku_id=item.text("SellerSKU") or "",
-                    title=item.text("Title") or "",
+                    title=item.text("Title", MAX_TITLE) or "",
                     quantity=quantity,
                     unit_price=v.money(gross / quantity, item.at("ItemPrice")),
                     gross=gross,
@@ -241,9 +242,9 @@ class AmazonAdapter(ChannelAdapter):
         refunded, line_ids = v.ZERO, []
         for item in event.objs("ShipmentItemAdjustmentList"):
             for charge in item.objs("ItemChargeAdjustmentList", required=False):
-                refunded -= charge.obj("ChargeAmount").money("CurrencyAmount")
+                refunded -= charge.obj("ChargeAmount").money("CurrencyAmount", signed=True)
             for promo in item.objs("PromotionAdjustmentList", required=False):
-                refunded -= promo.obj("PromotionAmount").money("CurrencyAmount")
+                refunded -= promo.obj("PromotionAmount").money("CurrencyAmount", signed=True)
             line_ids.append(item.text("OrderItemId"))
         if refunded < 0:
             raise event.error(

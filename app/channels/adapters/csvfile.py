@@ -33,7 +33,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from app.channels.adapters import _values as v
 from app.channels.adapters.base import ChannelAdapter, ListingRef, Raw, check_quantity
 from app.channels.adapters.generic import ORDER_FORMAT, GenericAdapter
-from app.channels.normalized import BUSINESS_MODELS, STATUSES, AdapterError, NormalizedOrder
+from app.channels.normalized import (
+    BUSINESS_MODELS,
+    MAX_ID,
+    MAX_NOTE,
+    MAX_TEXT,
+    MAX_TITLE,
+    STATUSES,
+    AdapterError,
+    NormalizedOrder,
+    check_text,
+)
 
 ORDER_FIELDS = (
     "order_id",
@@ -70,6 +80,12 @@ ORDER_FIELDS = (
 LINE_FIELDS = ("line_id", "item_id", "sku_id", "title", "quantity", "unit_price", "line_discount", "is_gift")
 REQUIRED = ("order_id", "placed_at", "currency", "quantity", "unit_price")
 DEFAULT_MAPPING = {name: name for name in ORDER_FIELDS + LINE_FIELDS}
+_LIMITS = {  # characters per cell; every other field MAX_TEXT
+    **dict.fromkeys(("order_id", "line_id", "item_id", "sku_id"), MAX_ID),
+    "title": MAX_TITLE,
+    "buyer_note": MAX_NOTE,
+    "seller_note": MAX_NOTE,
+}
 
 # CSV field -> path in the generic JSON format (which does the actual validation)
 _TARGET = {
@@ -140,12 +156,14 @@ def _check_row(values: dict[str, str], mapping: Mapping[str, str]) -> None:
     def col(name: str) -> str:
         return _column(mapping, name)
 
+    for name, value in values.items():  # every cell within its length, without control characters
+        check_text(col(name), value, _LIMITS.get(name, MAX_TEXT))
     if "sku_id" not in values and "item_id" not in values:
         raise AdapterError(col("sku_id"), "is empty: a line needs a SKU or an item id")
     for name in REQUIRED:
         if name not in values:
             raise AdapterError(col(name), "is empty")
-    v.whole(values["quantity"], col("quantity"), minimum=1)
+    v.quantity(values["quantity"], col("quantity"))
     for name in ("unit_price", "line_discount", "shipping", "order_discount", "tax"):
         if name in values:
             v.exact_money(values[name], col(name))

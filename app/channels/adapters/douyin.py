@@ -30,6 +30,8 @@ from app.channels.adapters._lines import LineDraft, build_lines, sum_money
 from app.channels.adapters._payload import Node, decode
 from app.channels.adapters.base import ChannelAdapter, ListingRef, Raw, check_quantity
 from app.channels.normalized import (
+    MAX_NOTE,
+    MAX_TITLE,
     AdapterError,
     Address,
     Amounts,
@@ -91,7 +93,7 @@ class DouyinAdapter(ChannelAdapter):
         own_discounts = all(s.has("promotion_amount") for s in skus)
         drafts = []
         for s in skus:
-            quantity = s.whole("item_num", minimum=1)
+            quantity = s.quantity("item_num")
             unit = s.cents("origin_amount")
             spec = " ".join(f"{x.text('name')}:{x.text('value')}" for x in s.objs("spec", required=False))
             drafts.append(
@@ -99,7 +101,7 @@ class DouyinAdapter(ChannelAdapter):
                     line_id=s.ident("order_id"),
                     item_id=s.ident("product_id"),
                     sku_id=s.opt_ident("sku_id") or "",
-                    title=" ".join(p for p in (s.text("product_name"), spec) if p),
+                    title=" ".join(p for p in (s.text("product_name", MAX_TITLE), spec) if p),
                     quantity=quantity,
                     unit_price=unit,
                     gross=unit * quantity,
@@ -151,8 +153,8 @@ class DouyinAdapter(ChannelAdapter):
                 paid=o.cents("pay_amount", v.ZERO) if paid_at else v.ZERO,
             ),
             promised_ship_by=o.unix_time("exp_ship_time", required=False),
-            buyer_note=o.text("buyer_words"),
-            seller_note=o.text("seller_words"),
+            buyer_note=o.text("buyer_words", MAX_NOTE),
+            seller_note=o.text("seller_words", MAX_NOTE),
             raw_status=f"{raw_status}/{o.text('main_status')}" if o.has("main_status") else raw_status,
         )
 

@@ -31,6 +31,8 @@ from app.channels.adapters._payload import Node
 from app.channels.adapters.base import ChannelAdapter, ListingRef, Raw, check_quantity
 from app.channels.normalized import (
     BUSINESS_MODELS,
+    MAX_NOTE,
+    MAX_TITLE,
     STATUSES,
     Address,
     Amounts,
@@ -77,14 +79,14 @@ class GenericAdapter(ChannelAdapter):
         n = _load(raw, ORDER_FORMAT)
         drafts = []
         for line in n.objs("lines"):
-            quantity = line.whole("quantity", minimum=1)
+            quantity = line.quantity("quantity")
             price = _money(line, "unit_price")
             drafts.append(
                 LineDraft(
                     line_id=line.ident("id"),
                     item_id=line.opt_ident("item_id") or "",
                     sku_id=line.opt_ident("sku_id") or "",
-                    title=line.text("title") or "",
+                    title=line.text("title", MAX_TITLE) or "",
                     quantity=quantity,
                     unit_price=price,
                     gross=price * quantity,
@@ -151,8 +153,8 @@ class GenericAdapter(ChannelAdapter):
             ),
             requested_carrier=n.text("carrier"),
             promised_ship_by=n.iso_time("ship_by", required=False),
-            buyer_note=n.text("buyer_note"),
-            seller_note=n.text("seller_note"),
+            buyer_note=n.text("buyer_note", MAX_NOTE),
+            seller_note=n.text("seller_note", MAX_NOTE),
             invoice=Invoice(
                 title=invoice.text("title") or "", tax_id=invoice.text("tax_id"), type=invoice.text("type")
             )

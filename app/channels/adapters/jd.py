@@ -32,6 +32,7 @@ from app.channels.adapters._lines import LineDraft, build_lines, sum_money
 from app.channels.adapters._payload import Node
 from app.channels.adapters.base import ChannelAdapter, ListingRef, Raw, check_quantity
 from app.channels.normalized import (
+    MAX_TITLE,
     AdapterError,
     Address,
     Amounts,
@@ -104,14 +105,14 @@ class JdAdapter(ChannelAdapter):
             sku = item.ident("skuId")
             line_id = sku if sku not in seen else f"{sku}#{len(seen) + 1}"
             seen.add(line_id)
-            quantity = item.whole("itemTotal", minimum=1)
+            quantity = item.quantity("itemTotal")
             price = item.money("jdPrice")
             drafts.append(
                 LineDraft(
                     line_id=line_id,
                     item_id=item.ident("wareId"),
                     sku_id=sku,
-                    title=item.text("skuName") or "",
+                    title=item.text("skuName", MAX_TITLE) or "",
                     quantity=quantity,
                     unit_price=price,
                     gross=price * quantity,

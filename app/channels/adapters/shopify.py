@@ -31,6 +31,8 @@ from app.channels.adapters._lines import LineDraft, build_lines, sum_money
 from app.channels.adapters._payload import Node
 from app.channels.adapters.base import ChannelAdapter, ListingRef, Raw, check_quantity, header
 from app.channels.normalized import (
+    MAX_NOTE,
+    MAX_TITLE,
     AdapterError,
     Address,
     Amounts,
@@ -103,7 +105,7 @@ class ShopifyAdapter(ChannelAdapter):
         status = _status(o)
         drafts = []
         for li in o.objs("line_items"):
-            quantity = li.whole("quantity", minimum=1)
+            quantity = li.quantity("quantity")
             price = li.money("price")
             allocations = li.objs("discount_allocations", required=False)
             discount = (
@@ -112,8 +114,8 @@ class ShopifyAdapter(ChannelAdapter):
                 else li.money("total_discount", v.ZERO)
             )
             title = (
-                " - ".join(p for p in (li.text("title"), li.text("variant_title")) if p)
-                or li.text("name")
+                " - ".join(p for p in (li.text("title", MAX_TITLE), li.text("variant_title")) if p)
+                or li.text("name", MAX_TITLE)
                 or ""
             )
             drafts.append(
@@ -169,7 +171,7 @@ class ShopifyAdapter(ChannelAdapter):
                 paid=paid,
             ),
             requested_carrier=shipping_lines[0].text("title") if shipping_lines else None,
-            buyer_note=o.text("note"),
+            buyer_note=o.text("note", MAX_NOTE),
             raw_status=f"{o.text('financial_status')}/{o.text('fulfillment_status') or 'unfulfilled'}"
             + ("/cancelled" if o.has("cancelled_at") else ""),
             extra=(("name", o.text("name") or ""),),
@@ -195,7 +197,7 @@ class ShopifyAdapter(ChannelAdapter):
             external_refund_id=r.ident("id"),
             line_ids=tuple(li.ident("line_item_id") for li in r.objs("refund_line_items", required=False)),
             amount=sum_money(t.money("amount") for t in transactions),
-            reason=r.text("note"),
+            reason=r.text("note", MAX_NOTE),
             refunded_at=r.iso_time("processed_at", required=False) or r.iso_time("created_at"),
         )
 

@@ -34,6 +34,8 @@ from app.channels.adapters._lines import LineDraft, build_lines, sum_money
 from app.channels.adapters._payload import Node
 from app.channels.adapters.base import ChannelAdapter, ListingRef, Raw, check_quantity
 from app.channels.normalized import (
+    MAX_NOTE,
+    MAX_TITLE,
     AdapterError,
     Address,
     Amounts,
@@ -94,11 +96,11 @@ class TaobaoAdapter(ChannelAdapter):
         drafts: list[LineDraft] = []
         allocated: list[Decimal | None] = []
         for o in t.obj("orders").objs("order"):
-            quantity = o.whole("num", minimum=1)
+            quantity = o.quantity("num")
             price = o.money("price")
             gross = price * quantity
             net = o.money("total_fee")
-            title = " ".join(p for p in (o.text("title"), o.text("sku_properties_name")) if p)
+            title = " ".join(p for p in (o.text("title", MAX_TITLE), o.text("sku_properties_name")) if p)
             drafts.append(
                 LineDraft(
                     line_id=o.ident("oid"),
@@ -165,8 +167,8 @@ class TaobaoAdapter(ChannelAdapter):
                 total=subtotal - discount + shipping + tax,
                 paid=payment if pay_time else v.ZERO,
             ),
-            buyer_note=t.text("buyer_message"),
-            seller_note=t.text("seller_memo"),
+            buyer_note=t.text("buyer_message", MAX_NOTE),
+            seller_note=t.text("seller_memo", MAX_NOTE),
             invoice=Invoice(title=t.text("invoice_name") or "", type=t.text("invoice_type"))
             if t.has("invoice_name")
             else None,
