@@ -26,6 +26,7 @@ from app.api.fulfillment import FulfillmentMutations, FulfillmentQueries
 from app.api.inventory import InventoryMutations, InventoryQueries
 from app.api.merges import MergeMutations
 from app.api.orders import OrderMutations, OrderQueries, OrderSubscriptions
+from app.api.relay import node_field
 from app.api.routing import RoutingMutations, RoutingQueries
 from app.api.tenants import TenantMutations, TenantQueries
 
@@ -56,8 +57,8 @@ class Query(
     CarrierQueries,
     FulfillmentQueries,
 ):
-    node: relay.Node | None = relay.node(description="Any object of your tenant by its global id.")
-    nodes: list[relay.Node | None] = relay.node()
+    node: relay.Node | None = node_field(description="Any object of your tenant by its global id.")
+    nodes: list[relay.Node | None] = node_field()
 
 
 @strawberry.type
