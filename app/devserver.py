@@ -17,6 +17,7 @@ from app.logs import configure_logging
 
 
 async def _serve(host: str, port: int) -> None:
+    from app.api.view import MAX_WS_MESSAGE_BYTES
     from app.asgi import create_app
     from app.db import init_db
     from app.migrate import migrate_all
@@ -30,7 +31,14 @@ async def _serve(host: str, port: int) -> None:
     await seed_demo(db)
 
     server = uvicorn.Server(
-        uvicorn.Config(create_app(), host=host, port=port, log_config=None, lifespan="on")
+        uvicorn.Config(
+            create_app(),
+            host=host,
+            port=port,
+            log_config=None,
+            lifespan="on",
+            ws_max_size=MAX_WS_MESSAGE_BYTES,
+        )
     )
     worker = make_worker(handle_signals=False)
     worker_task = asyncio.create_task(worker.async_run(), name="worker")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from contextvars import ContextVar
+from datetime import timedelta
 
 from cross_web import HTTPException
 from starlette.requests import Request
@@ -28,6 +29,8 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
 from app.api.context import Context
 from app.api.orders.bulk import MAX_CSV_BYTES
@@ -47,6 +50,11 @@ MAX_MULTIPART_BYTES = MAX_CSV_BYTES + 1024 * 1024  # the file, plus operations, 
 MAX_ANONYMOUS_BYTES = 64 * 1024  # login, signup, a query: plenty
 MAX_QUERY_STRING_BYTES = 16 * 1024  # GET requests; many proxies refuse longer URLs anyway
 MAX_JSON_DEPTH = 64  # deeper JSON exhausts recursion in the decoder or in GraphQL's input coercion
+# Websockets (graphql-transport-ws only). The message size is enforced by uvicorn (``ws_max_size`` where
+# the app is served: ``oms serve``, ``oms dev``), which closes the connection with 1009.
+MAX_WS_MESSAGE_BYTES = 64 * 1024
+MAX_OPERATIONS_PER_CONNECTION = 20  # subscriptions (and queries) in flight on one connection
+CONNECTION_INIT_TIMEOUT = timedelta(seconds=5)  # socket open, no connection_init yet: closed with 4408
 
 
 class _BodyTooLarge(Exception):
@@ -139,12 +147,34 @@ def _error_body(message: str, code: str | None = None) -> dict:
     return {"errors": [error]}
 
 
+class _TransportWSHandler(BaseGraphQLTransportWSHandler):
+    """Strawberry's graphql-transport-ws handler; past MAX_OPERATIONS_PER_CONNECTION a subscribe gets an
+    ``error`` message with a code (Strawberry's has none) and the connection stays open for the others."""
+
+    async def handle_subscribe(self, message) -> None:
+        full = len(self.operations) >= MAX_OPERATIONS_PER_CONNECTION
+        if self.connection_acknowledged and full and message["id"] not in self.operations:
+            error = _error_body(
+                f"at most {MAX_OPERATIONS_PER_CONNECTION} subscriptions at once on one connection:"
+                " complete one first",
+                "TOO_MANY_SUBSCRIPTIONS",
+            )
+            await self.send_message({"id": message["id"], "type": "error", "payload": error["errors"]})
+            return
+        await super().handle_subscribe(message)
+
+
 class GraphQLView(GraphQL):
+    graphql_transport_ws_handler_class = _TransportWSHandler
+
     def __init__(self, schema) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if get_settings().is_dev else None,
             multipart_uploads_enabled=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),  # the legacy graphql-ws: 4406
+            connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
+            max_subscriptions_per_connection=MAX_OPERATIONS_PER_CONNECTION,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -233,14 +263,19 @@ class GraphQLView(GraphQL):
         )
 
     async def on_ws_connect(self, context: Context):
-        """Websocket clients authenticate with ``{"authorization": "Bearer …"}`` in connection_init."""
+        """Websocket clients authenticate with ``{"authorization": "Bearer …"}`` (or ``{"apiKey": …}``)
+        in connection_init. Every subscription needs a principal, so a connection without a valid
+        credential is closed with 4403 at once rather than kept open for nothing."""
         params = context.connection_params or {}
+        authorization, api_key = params.get("authorization"), params.get("apiKey")
         try:
-            context.principal = await authenticate(
-                context.db, params.get("authorization"), params.get("apiKey")
-            )
+            if not all(isinstance(value, str | None) for value in (authorization, api_key)):
+                raise InvalidToken("credentials are strings")
+            context.principal = await authenticate(context.db, authorization, api_key)
         except InvalidToken:
             raise ConnectionRejectionError({"message": "invalid credentials"}) from None
+        if context.principal is None:
+            raise ConnectionRejectionError({"message": "credentials required"})
         return None
 
     def create_response(self, response_data, sub_response: Response) -> Response:
