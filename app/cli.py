@@ -307,6 +307,7 @@ async def _routing_simulate(args) -> int:
 def _serve(args) -> int:
     import uvicorn
 
+    from app.api.view import MAX_WS_MESSAGE_BYTES
     from app.logs import configure_logging
 
     configure_logging()
@@ -317,6 +318,7 @@ def _serve(args) -> int:
         port=args.port,
         workers=args.workers,
         log_config=None,
+        ws_max_size=MAX_WS_MESSAGE_BYTES,
         proxy_headers=False,  # forwarded headers are believed only from OMS_TRUSTED_PROXIES (app.asgi)
     )
     return 0

@@ -17,6 +17,7 @@ from app.logs import configure_logging
 
 
 async def _serve(host: str, port: int) -> None:
+    from app.api.view import MAX_WS_MESSAGE_BYTES
     from app.asgi import create_app
     from app.db import init_db
     from app.migrate import migrate_all
@@ -31,7 +32,13 @@ async def _serve(host: str, port: int) -> None:
 
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(), host=host, port=port, log_config=None, lifespan="on", proxy_headers=False
+            create_app(),
+            host=host,
+            port=port,
+            log_config=None,
+            lifespan="on",
+            ws_max_size=MAX_WS_MESSAGE_BYTES,
+            proxy_headers=False,  # forwarded headers: only from OMS_TRUSTED_PROXIES (app.asgi)
         )
     )
     worker = make_worker(handle_signals=False)

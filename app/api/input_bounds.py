@@ -19,6 +19,7 @@ import re
 from typing import Any
 
 from app.api.errors import UserErrorType
+from app.api.orders.bulk import MAX_CSV_BYTES
 from graphql import (
     GraphQLError,
     GraphQLInputObjectType,
@@ -41,7 +42,7 @@ _TEXT_LIMITS = {
     "reason": 10_000, "text": 10_000, "address": 500, "street": 500, "search": 200, "url": 2048,
     "password": 1024, "refreshToken": 512, "value": 2000, "name": 500, "title": 500,
     "organization": 200, "tenantName": 200, "email": 254, "after": 200,
-    "csv": 21 * 1024 * 1024,  # an inline CSV: the same bound as an uploaded file (see api.view)
+    "csv": MAX_CSV_BYTES,  # an inline CSV: the same bound as an uploaded file
 }  # fmt: skip
 MAX_COUNT = 10_000_000  # stock, capacities, weights: far beyond any shelf, far below any integer limit
 _INT_RANGES = {

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, TypeVar
+import inspect
+from collections import defaultdict
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
+from strawberry.relay.fields import NodeExtension
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.cast import cast as strawberry_cast
 
 from app.api.scopes import required_scope
 from app.errors import UserError
@@ -16,6 +21,7 @@ from app.errors import UserError
 T = TypeVar("T")
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
+MAX_NODES = 100  # ids per nodes(ids:) call
 
 
 def encode_cursor(key: int) -> str:
@@ -23,6 +29,14 @@ def encode_cursor(key: int) -> str:
 
 
 MAX_KEY_DIGITS = 18  # every 18-digit number fits a bigint; 19 digits may not
+
+
+def row_id(text: str) -> int | None:
+    """A database id from its decimal text, or None: only ASCII digits ("²".isdigit() is true but int()
+    refuses it; " 1" and "1_0" are not ids either), and few enough of them to fit a bigint."""
+    if text.isascii() and text.isdigit() and len(text) <= MAX_KEY_DIGITS:
+        return int(text)
+    return None
 
 
 def decode_cursor(cursor: str) -> int:
@@ -33,9 +47,10 @@ def decode_cursor(cursor: str) -> int:
     except (ValueError, UnicodeError, AttributeError):
         raw = ""
     kind, _, key = raw.partition(":")
-    if kind != "c" or not (key.isascii() and key.isdigit() and len(key) <= MAX_KEY_DIGITS):
+    found = row_id(key) if kind == "c" else None
+    if found is None:
         raise UserError("INVALID_CURSOR", "cursor is not valid", "after")
-    return int(key)
+    return found
 
 
 def decode_node_id(gid: strawberry.ID | str, type_name: str, field: str = "id") -> int | None:
@@ -46,10 +61,7 @@ def decode_node_id(gid: strawberry.ID | str, type_name: str, field: str = "id") 
         return None
     if parsed.type_name != type_name:
         return None
-    try:
-        return int(parsed.node_id)
-    except ValueError:
-        return None
+    return row_id(parsed.node_id)
 
 
 async def paginate(
@@ -97,13 +109,7 @@ def _key(row: Any, key_column: Any) -> int:
 
 
 def int_ids(node_ids) -> list[int | None]:
-    out: list[int | None] = []
-    for raw in node_ids:
-        try:
-            out.append(int(raw))
-        except (TypeError, ValueError):
-            out.append(None)
-    return out
+    return [row_id(str(raw)) for raw in node_ids]
 
 
 class TenantScopedNode(relay.Node):
@@ -124,10 +130,8 @@ def tenant_row_ids(info, node_ids) -> list[int | None]:
     out: list[int | None] = []
     for raw in node_ids:
         tenant, _, row = str(raw).partition(".")
-        # isascii: "²".isdigit() is true but int() refuses it; 18 digits keep it inside bigint.
-        ok = principal is not None and tenant == str(principal.tenant.id) and row.isascii()
-        ok = ok and row.isdigit() and len(row) <= 18
-        out.append(int(row) if ok else None)
+        mine = principal is not None and tenant == str(principal.tenant.id)
+        out.append(row_id(row) if mine else None)
     return out
 
 
@@ -156,3 +160,68 @@ async def load_nodes(info, loader, node_ids, build, *, tenant_scoped: bool = Fal
     rows = await loader.load_many([i for i in ids if i is not None])
     by_id = {row.id: row for row in rows if row is not None}
     return [build(by_id[i]) if i in by_id else None for i in ids]
+
+
+def _node_type(info, type_name: str) -> type[relay.Node] | None:
+    """The node class a global id names, or None for every other name: unknown ones, interfaces (``Node``
+    itself), scalars, inputs, and object types that are not nodes (``Query``, ``Money``)."""
+    definition = info.schema.get_type_by_name(type_name)
+    if not isinstance(definition, StrawberryObjectDefinition):
+        return None
+    if definition.is_interface or definition.is_input:
+        return None
+    origin = definition.origin
+    return origin if isinstance(origin, type) and issubclass(origin, relay.Node) else None
+
+
+async def _resolve_global_ids(info, ids: list[strawberry.ID]) -> list[Any]:
+    """The node of each global id, in order; None for anything that does not name one of ours."""
+    wanted: defaultdict[type[relay.Node], list[tuple[int, str]]] = defaultdict(list)
+    for index, gid in enumerate(ids):
+        try:
+            parsed = relay.GlobalID.from_id(str(gid))
+        except Exception:
+            continue
+        node_type = _node_type(info, parsed.type_name)
+        if node_type is not None:
+            wanted[node_type].append((index, parsed.node_id))
+    out: list[Any] = [None] * len(ids)
+    for node_type, entries in wanted.items():
+        node_ids = [node_id for _, node_id in entries]
+        nodes = node_type.resolve_nodes(info=info, node_ids=node_ids, required=False)
+        if inspect.isawaitable(nodes):
+            nodes = await nodes
+        for (index, _), node in zip(entries, list(nodes), strict=False):
+            out[index] = None if node is None else strawberry_cast(node_type, node)
+    return out
+
+
+class _NodeLookup(NodeExtension):
+    """Strawberry's ``node``/``nodes`` resolvers, except that an id naming no node of ours (garbage, an
+    unknown type, ``Node`` or ``Query``) is simply not found instead of an error, and ``nodes`` takes
+    at most MAX_NODES ids. Same arguments, so the schema does not change."""
+
+    def get_node_resolver(self, field):
+        async def resolver(
+            info: strawberry.Info,
+            id: Annotated[strawberry.ID, strawberry.argument(description="The ID of the object.")],
+        ) -> Any:
+            return (await _resolve_global_ids(info, [id]))[0]
+
+        return resolver
+
+    def get_node_list_resolver(self, field):
+        async def resolver(
+            info: strawberry.Info,
+            ids: Annotated[list[strawberry.ID], strawberry.argument(description="The IDs of the objects.")],
+        ) -> list[Any]:
+            if len(ids) > MAX_NODES:
+                raise UserError("BAD_USER_INPUT", f"at most {MAX_NODES} ids at once", "ids")
+            return await _resolve_global_ids(info, ids)
+
+        return resolver
+
+
+def node_field(**kwargs: Any) -> Any:
+    """Use instead of ``relay.node()`` for the ``node`` and ``nodes`` query fields."""
+    return strawberry.field(default=strawberry.UNSET, extensions=[_NodeLookup()], **kwargs)

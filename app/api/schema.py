@@ -20,6 +20,7 @@ from app.api.input_bounds import bound_schema
 from app.api.inventory import InventoryMutations, InventoryQueries
 from app.api.merges import MergeMutations
 from app.api.orders import OrderMutations, OrderQueries, OrderSubscriptions
+from app.api.relay import node_field
 from app.api.routing import RoutingMutations, RoutingQueries
 from app.api.scopes import guard_schema
 from app.api.tenants import TenantMutations, TenantQueries
@@ -49,8 +50,8 @@ class Query(
     CarrierQueries,
     FulfillmentQueries,
 ):
-    node: relay.Node | None = relay.node(description="Any object of your tenant by its global id.")
-    nodes: list[relay.Node | None] = relay.node()
+    node: relay.Node | None = node_field(description="Any object of your tenant by its global id.")
+    nodes: list[relay.Node | None] = node_field()
 
 
 @strawberry.type
