@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from app.routing import Candidate, LineInput, OrderInput, Policy, decide
@@ -122,3 +123,28 @@ def test_split_lines_a_single_location_could_hold_when_that_saves_a_shipment():
     assert len(d.shipments) == 2
     assert sorted(s.location_id for s in d.shipments) == [1, 3]
     _assert_within_stock(d, o, cands)
+
+
+def _fits(quantities: list[int], caps: list[int]) -> bool:
+    """Whole lines into locations (brute force over every placement)."""
+    if not quantities:
+        return True
+    q, rest = quantities[0], quantities[1:]
+    return any(cap >= q and _fits(rest, [*caps[:i], cap - q, *caps[i + 1 :]]) for i, cap in enumerate(caps))
+
+
+def test_partial_fills_are_the_most_lines_then_units_vs_brute_force():
+    rng = random.Random(5)
+    for _ in range(200):
+        qty = [rng.randint(1, 4) for _ in range(rng.randint(2, 5))]
+        caps = [rng.randint(0, 6) for _ in range(rng.randint(1, 3))]
+        o = _order(*(LineInput(f"L{j}", "A", q) for j, q in enumerate(qty)))
+        d = decide(o, [_loc(i, {"A": c}) for i, c in enumerate(caps)], NO_RULES)
+        filled = [int(x.line_id[1:]) for s in d.shipments for x in s.lines]
+        best = max(
+            (len(sub), sum(qty[j] for j in sub))
+            for n in range(len(qty) + 1)
+            for sub in itertools.combinations(range(len(qty)), n)
+            if _fits([qty[j] for j in sub], caps)
+        )
+        assert (len(filled), sum(qty[j] for j in filled)) == best, (qty, caps)

@@ -11,12 +11,19 @@ Steps:
 1. Distances: great-circle (haversine) km from the delivery address to each location.
 2. Rules (``policy.rules``, data) run first: they exclude locations (status, capability, pickup store,
    capacity, O2O store radius, VIP lane), forbid lines at locations (cold chain), keep presale lines
-   apart (two groups, decided separately, never in one shipment), record a mandated carrier and the
-   shipment limit. Service lines (installation) need no stock and no parcel: ``Decision.service_lines``.
-3. Per group, a location *covers* a line when it is allowed to ship it and has ``available >= quantity``.
-   A line no eligible location covers is unfilled, unless ``policy.allow_line_split``: then its
-   quantity may be spread over several locations (only such lines are ever split).
-4. The exact search (``app.routing.cover.min_cover``) picks the plan.
+   apart (two groups, never in one shipment), record a mandated carrier and the shipment limit.
+   Service lines (installation) need no stock and no parcel: ``Decision.service_lines``.
+3. Groups are planned one after another, in-stock lines first, each on the stock the earlier groups
+   left: two groups never ship the same unit (a line short only for that says so).
+4. Per group, a location *covers* a line when it is allowed to ship it and has ``available >= quantity``.
+   A line no eligible location covers is unfilled, unless ``policy.allow_line_split``: then every line
+   with enough stock across the eligible locations may be spread over several of them (also a line
+   one location holds whole, since splitting it can save a shipment elsewhere); the search splits
+   only where that lowers the objective.
+5. Partial fills: when a material's stock cannot serve all its lines together, the engine fills the
+   **most lines**, then the most units, then the earliest lines (``cover.fill_most``); the others are
+   unfilled and the decision is ``partial``.
+6. The exact search (``app.routing.cover.min_cover``) picks the plan.
 
 Objective. Lexicographic (default), **complete > nearest > priority**: (1) fewest shipments, so an
 order ships whole from one location whenever one can; (2) then the smallest sum over shipments of the
