@@ -210,9 +210,7 @@ def _check_against_brute_force(o, cands, policy, split=False):
     d = decide(o, cands, policy)
     check_valid(d, o, cands)
     filled = {x.id for x in o.lines} - {u.line_id for u in d.unfilled}
-    split_ids = set()
-    if split:
-        split_ids = {x.id for x in o.lines if all(c.stock.get(x.material_id, 0) < x.quantity for c in cands)}
+    split_ids = {x.id for x in o.lines} if split else set()  # any line may split where that pays
     for u in d.unfilled:  # a line is dropped only if it cannot ship together with the others
         assert brute_force(o, cands, filled | {u.line_id}, lex_key(o, cands), split_ids) is None
     if not filled:

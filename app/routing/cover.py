@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 
 INF = float("inf")
 
@@ -208,12 +209,17 @@ class Packing:
         self.helpers = [m.helpers for m in materials]
 
     def feasible(self, chosen: tuple[int, ...]) -> int:
+        """0 when every material fits; else the fewest locations one of which any fix must add."""
         chosen_bits = sum(1 << c for c in chosen)
+        need = 0
         for m, helpers in zip(self.materials, self.helpers, strict=True):
             if assign_material(m, chosen) is None:
-                # Nothing left to add: a bit past every location (non-zero = "does not fit").
-                return (helpers & ~chosen_bits) or 1 << len(m.cap)
-        return 0
+                more = helpers & ~chosen_bits
+                if not more:  # nothing left to add: a bit past every location (non-zero = "does not fit")
+                    return 1 << len(m.cap)
+                if not need or more.bit_count() < need.bit_count():
+                    need = more
+        return need
 
     def assign(self, chosen: tuple[int, ...]) -> Assignment:
         out: Assignment = {}
@@ -317,3 +323,29 @@ def _augmenting_path(
                         nxt.append((other, c))
         frontier = nxt
     return None
+
+
+FILL_EXACT_MAX_LINES = 16  # beyond this many lines of one material, partial fills are greedy
+
+
+def fill_most(lines: Sequence[tuple[int, int]], fits: Callable[[list[int]], bool]) -> list[int]:
+    """Lines to fill when not all of a material's ``(line, quantity)`` fit: the most lines, then the
+    most units, then the earliest lines. ``fits(lines)``: the locations can ship those together.
+
+    Exact for up to ``FILL_EXACT_MAX_LINES`` lines (subsets by size, largest first); beyond that, the
+    smallest lines first while they still fit (which is the most lines when every line may use every
+    location, and never drops a line that could still be added).
+    """
+    if len(lines) > FILL_EXACT_MAX_LINES:
+        kept: list[int] = []
+        for line, _ in sorted(lines, key=lambda x: x[1]):
+            if fits([*kept, line]):
+                kept.append(line)
+        return sorted(kept)
+    for size in range(len(lines) - 1, 0, -1):
+        subsets = sorted(combinations(lines, size), key=lambda sub: -sum(q for _, q in sub))
+        for sub in subsets:  # stable sort: among equal units, the earliest lines come first
+            chosen = [line for line, _ in sub]
+            if fits(chosen):
+                return chosen
+    return []

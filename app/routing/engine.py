@@ -11,12 +11,19 @@ Steps:
 1. Distances: great-circle (haversine) km from the delivery address to each location.
 2. Rules (``policy.rules``, data) run first: they exclude locations (status, capability, pickup store,
    capacity, O2O store radius, VIP lane), forbid lines at locations (cold chain), keep presale lines
-   apart (two groups, decided separately, never in one shipment), record a mandated carrier and the
-   shipment limit. Service lines (installation) need no stock and no parcel: ``Decision.service_lines``.
-3. Per group, a location *covers* a line when it is allowed to ship it and has ``available >= quantity``.
-   A line no eligible location covers is unfilled, unless ``policy.allow_line_split``: then its
-   quantity may be spread over several locations (only such lines are ever split).
-4. The exact search (``app.routing.cover.min_cover``) picks the plan.
+   apart (two groups, never in one shipment), record a mandated carrier and the shipment limit.
+   Service lines (installation) need no stock and no parcel: ``Decision.service_lines``.
+3. Groups are planned one after another, in-stock lines first, each on the stock the earlier groups
+   left: two groups never ship the same unit (a line short only for that says so).
+4. Per group, a location *covers* a line when it is allowed to ship it and has ``available >= quantity``.
+   A line no eligible location covers is unfilled, unless ``policy.allow_line_split``: then every line
+   with enough stock across the eligible locations may be spread over several of them (also a line
+   one location holds whole, since splitting it can save a shipment elsewhere); the search splits
+   only where that lowers the objective.
+5. Partial fills: when a material's stock cannot serve all its lines together, the engine fills the
+   **most lines**, then the most units, then the earliest lines (``cover.fill_most``); the others are
+   unfilled and the decision is ``partial``.
+6. The exact search (``app.routing.cover.min_cover``) picks the plan.
 
 Objective. Lexicographic (default), **complete > nearest > priority**: (1) fewest shipments, so an
 order ships whole from one location whenever one can; (2) then the smallest sum over shipments of the
@@ -47,11 +54,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from app.routing.cover import MaterialDemand, Packing, assign_material, bits, min_cover
+from app.routing.cover import MaterialDemand, Packing, assign_material, bits, fill_most, min_cover
 from app.routing.policy import FACTORS, Policy, RuleOutcome, evaluate_rules
 
 Id = int | str
@@ -465,43 +472,9 @@ def decide(order: OrderInput, candidates: Sequence[Candidate], policy: Policy | 
     eligible = [i for i in range(len(cands)) if i not in rules.excluded]
     blocked = rules.blocked
 
-    # whole-line coverage (bit j = order line j), and the ids of those lines for the report
-    cover: dict[int, int] = {}
-    cover_ids: dict[int, list[Id]] = {}
-    held_back: dict[int, int] = {}
-    wanted = [(1 << j, lines[j].material_id, lines[j].quantity, lines[j].id) for j in parcel]
-    for i in eligible:
-        get = cands[i].stock.get
-        m = 0
-        ids = []
-        for bit, material, quantity, line_id in wanted:
-            if get(material, 0) >= quantity:
-                m |= bit
-                ids.append(line_id)
-        blk = blocked.get(i)
-        if blk and m & blk:  # it holds lines a rule keeps it from shipping: those are reported
-            held_back[i] = m & blk
-            m &= ~blk
-            ids = [lines[j].id for j in bits(m)]
-        cover[i] = m
-        cover_ids[i] = ids
-    covered = 0
-    for m in cover.values():
-        covered |= m
+    cover, cover_ids, held_back = _coverage(lines, parcel, cands, eligible, blocked)
     unfilled: dict[int, UnfilledLine] = {}
-    split: set[int] = set()
-    for j in parcel:
-        if covered >> j & 1:
-            continue
-        if policy.allow_line_split:
-            line = lines[j]
-            total = sum(
-                cands[i].stock.get(line.material_id, 0) for i in eligible if not blocked.get(i, 0) >> j & 1
-            )
-            if total >= line.quantity:
-                split.add(j)
-                continue
-        unfilled[j] = _unfilled(j, order, cands, rules, eligible, split_allowed=policy.allow_line_split)
+    split = _split_lines(parcel, order, cands, cover, eligible, rules, policy, unfilled)
 
     def helps(i: int) -> bool:
         if cover[i]:
@@ -536,11 +509,18 @@ def decide(order: OrderInput, candidates: Sequence[Candidate], policy: Policy | 
     shipments: list[Shipment] = []
     results: list[GroupResult] = []
     chosen_all: set[int] = set()
+    left = cands  # the stock earlier groups have not taken: groups never share a unit
     for name, js in groups:
         group_cap = None if limit is None else max(1, limit - (len(groups) - 1))
+        gcover, gsplit = cover, split
+        if left is not cands:
+            gcover, _, _ = _coverage(lines, js, left, eligible, blocked)
+            gsplit = _split_lines(js, order, left, gcover, eligible, rules, policy, unfilled, cands)
         ships, result, used = _solve_group(
-            name, js, order, cands, dist, cover, split, unfilled, order_idx, keys, blocked, policy, group_cap
+            name, js, order, left, dist, gcover, gsplit, unfilled, order_idx, keys, blocked, policy, group_cap
         )
+        if ships:
+            left = _after(left, ships)
         shipments.extend(ships)
         results.append(result)
         chosen_all.update(used)
@@ -667,17 +647,17 @@ def _solve_group(
                 continue
             d = _demand(mat, mjs, split, loc, cands, blocked, cov, lines)
             if assign_material(d, every) is None:
-                # Not enough of it for all its lines: keep lines in order while they still fit
-                # together (so every line left out really cannot be added).
-                kept: list[int] = []
+                # Not enough of it for all its lines: fill the most lines, then the most units.
+                def fits(sub: list[int], mat=mat) -> bool:
+                    sd = _demand(mat, sub, split, loc, cands, blocked, cov, lines)
+                    return assign_material(sd, every) is not None
+
+                kept = fill_most([(j, lines[j].quantity) for j in mjs], fits)
                 for j in mjs:
-                    d = _demand(mat, [*kept, j], split, loc, cands, blocked, cov, lines)
-                    if assign_material(d, every) is None:
+                    if j not in kept:
                         unfilled[j] = _short(j, order)
                         required &= ~(1 << j)
                         cov[j] = 0
-                    else:
-                        kept.append(j)
                 d = _demand(mat, kept, split, loc, cands, blocked, cov, lines)
             demands.append(d)
         packing = Packing(demands)
@@ -748,6 +728,104 @@ def _solve_group(
     return ships, result, used
 
 
+def _coverage(
+    lines: Sequence[LineInput], js: Iterable[int], cands: Sequence[Candidate], eligible, blocked
+) -> tuple[dict[int, int], dict[int, list[Id]], dict[int, int]]:
+    """Per eligible location: the lines ``js`` it may ship whole (bit j = order line j), their ids for
+    the report, and the lines it holds whole but a rule keeps it from shipping."""
+    cover: dict[int, int] = {}
+    cover_ids: dict[int, list[Id]] = {}
+    held_back: dict[int, int] = {}
+    wanted = [(1 << j, lines[j].material_id, lines[j].quantity, lines[j].id) for j in js]
+    for i in eligible:
+        get = cands[i].stock.get
+        m = 0
+        ids = []
+        for bit, material, quantity, line_id in wanted:
+            if get(material, 0) >= quantity:
+                m |= bit
+                ids.append(line_id)
+        blk = blocked.get(i)
+        if blk and m & blk:
+            held_back[i] = m & blk
+            m &= ~blk
+            ids = [lines[j].id for j in bits(m)]
+        cover[i] = m
+        cover_ids[i] = ids
+    return cover, cover_ids, held_back
+
+
+def _split_lines(
+    js: Iterable[int],
+    order: OrderInput,
+    cands: Sequence[Candidate],
+    cover: Mapping[int, int],
+    eligible: Sequence[int],
+    rules: RuleOutcome,
+    policy: Policy,
+    unfilled: dict[int, UnfilledLine],
+    full: Sequence[Candidate] | None = None,
+) -> set[int]:
+    """The lines that may be spread over locations; records in ``unfilled`` the lines that cannot ship.
+
+    With ``policy.allow_line_split`` every line with enough stock across the eligible locations may be
+    split (even one a single location holds whole: splitting it can save a shipment elsewhere).
+    ``full``: the stock before earlier groups took theirs, to say so when that is why a line is short.
+    """
+    lines, blocked = order.lines, rules.blocked
+    covered = 0
+    for m in cover.values():
+        covered |= m
+    split: set[int] = set()
+    for j in js:
+        if policy.allow_line_split:
+            line = lines[j]
+            total = sum(
+                cands[i].stock.get(line.material_id, 0) for i in eligible if not blocked.get(i, 0) >> j & 1
+            )
+            if total >= line.quantity:
+                split.add(j)
+                continue
+        elif covered >> j & 1:
+            continue
+        unfilled[j] = _unfilled(j, order, cands, rules, eligible, split_allowed=policy.allow_line_split)
+        if full is not None and _ships_alone(j, order, full, eligible, blocked, policy.allow_line_split):
+            line = lines[j]
+            unfilled[j] = UnfilledLine(
+                line.id,
+                line.material_id,
+                line.quantity,
+                f"the in-stock lines, planned first, took the {line.material_id} this line needed",
+            )
+    return split
+
+
+def _ships_alone(
+    j: int, order: OrderInput, cands: Sequence[Candidate], eligible, blocked, split: bool
+) -> bool:
+    """Whether the eligible locations hold enough for line ``j`` on its own (whole, or split if allowed)."""
+    line = order.lines[j]
+    held = [cands[i].stock.get(line.material_id, 0) for i in eligible if not blocked.get(i, 0) >> j & 1]
+    return (sum(held) if split else max(held, default=0)) >= line.quantity
+
+
+def _after(cands: Sequence[Candidate], ships: Sequence[Shipment]) -> tuple[Candidate, ...]:
+    """The candidates with what ``ships`` take removed from their stock."""
+    taken: dict[Id, dict[Id, int]] = {}
+    for s in ships:
+        per = taken.setdefault(s.location_id, {})
+        for x in s.lines:
+            per[x.material_id] = per.get(x.material_id, 0) + x.quantity
+    out = []
+    for c in cands:
+        per = taken.get(c.location_id)
+        if per:
+            stock = {m: q - per.get(m, 0) for m, q in c.stock.items()}
+            c = replace(c, stock=stock)
+        out.append(c)
+    return tuple(out)
+
+
 def _demand(mat, mjs, split, loc, cands, blocked, cov, lines) -> MaterialDemand:
     d = MaterialDemand(cap=[cands[i].stock.get(mat, 0) for i in loc])
     for j in mjs:
@@ -765,7 +843,8 @@ def _short(j: int, order: OrderInput) -> UnfilledLine:
         line.id,
         line.material_id,
         line.quantity,
-        f"not enough {line.material_id} at the eligible locations for every line of it",
+        f"not enough {line.material_id} at the eligible locations for every line of it"
+        " (the most lines are filled, then the most units)",
     )
 
 
