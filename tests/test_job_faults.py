@@ -121,7 +121,7 @@ async def test_max_tries_bounds_the_retries_of_a_connection_that_keeps_dropping(
     queue = f"{get_settings().queue_name}:faults:{secrets.token_hex(3)}"
     job_key = f"faults:{secrets.token_hex(4)}"
     kwargs = {"outbox_id": outbox.id, "tenant_id": ref.id, "order_id": order_id}
-    await ArqRedis(connection_pool=redis.connection_pool).enqueue_job(
+    assert await ArqRedis(connection_pool=redis.connection_pool).enqueue_job(
         "route_order", _job_id=job_key, _queue_name=queue, **kwargs
     )
     worker = Worker(
@@ -181,9 +181,9 @@ async def test_a_short_job_is_held_in_progress_only_for_its_own_timeout(redis):
     async def in_progress_ms(ctx) -> int:
         return await ctx["redis"].pttl(in_progress_key_prefix + ctx["job_id"])
 
-    queue = f"{get_settings().queue_name}:hold:{secrets.token_hex(3)}"
-    await ArqRedis(connection_pool=redis.connection_pool).enqueue_job(
-        "in_progress_ms", _job_id="probe", _queue_name=queue
+    queue, probe = f"{get_settings().queue_name}:hold:{secrets.token_hex(3)}", f"probe:{secrets.token_hex(4)}"
+    assert await ArqRedis(connection_pool=redis.connection_pool).enqueue_job(
+        "in_progress_ms", _job_id=probe, _queue_name=queue
     )
     worker = Worker(
         functions=[*FUNCTIONS, job(in_progress_ms, timeout_s=SHORT_JOB_S)],
@@ -198,7 +198,7 @@ async def test_a_short_job_is_held_in_progress_only_for_its_own_timeout(redis):
         await asyncio.wait_for(worker.main(), 30)
     finally:
         await worker.close()
-    info = await Job("probe", redis, _queue_name=queue).result_info()
+    info = await Job(probe, redis, _queue_name=queue).result_info()
     assert info is not None and info.success, info
     assert 0 < info.result <= (SHORT_JOB_S + 10) * 1000
 
