@@ -228,25 +228,37 @@ CONNECTION_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 
 def is_transient(exc: BaseException) -> bool:
     """True for a database error that a retry of the same work may not meet again: a lost race, or a
-    lost connection (the pool replaces it). Only database errors and the driver's own causes are
-    looked into, so a domain error raised while handling one is not mistaken for it."""
-    if isinstance(exc, DBAPIError):
-        orig = exc.orig
-        return exc.connection_invalidated or any(
-            _driver_transient(e) for e in (orig, getattr(orig, "__cause__", None))
-        )
-    return isinstance(exc, ConnectionError) or _driver_transient(exc)
+    lost connection (the pool replaces it)."""
+    return is_lost_connection(exc) or any(_sqlstate(e) in TRANSIENT_SQLSTATES for e in _driver_errors(exc))
 
 
-def _driver_transient(err: BaseException | None) -> bool:
+def is_lost_connection(exc: BaseException) -> bool:
+    """True when the connection under the work broke: the work can run again, but not in the session
+    it started in."""
     import asyncpg
 
-    if isinstance(err, OSError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+    if (isinstance(exc, DBAPIError) and exc.connection_invalidated) or isinstance(exc, ConnectionError):
         return True
+    for err in _driver_errors(exc):
+        if isinstance(err, OSError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+            return True
+        code = _sqlstate(err)
+        if code in CONNECTION_SQLSTATES or code.startswith("08"):
+            return True
+    return False
+
+
+def _driver_errors(exc: BaseException) -> list[BaseException]:
+    """The driver's errors behind ``exc``. Only a database error is looked into, so a domain error
+    raised while handling one is not mistaken for it."""
+    if isinstance(exc, DBAPIError):
+        return [e for e in (exc.orig, getattr(exc.orig, "__cause__", None)) if e is not None]
+    return [exc]
+
+
+def _sqlstate(err: BaseException) -> str:
     code = getattr(err, "sqlstate", None)
-    if not isinstance(code, str):
-        return False
-    return code in TRANSIENT_SQLSTATES or code in CONNECTION_SQLSTATES or code.startswith("08")
+    return code if isinstance(code, str) else ""
 
 
 def session_tenant(session: AsyncSession) -> TenantRef:

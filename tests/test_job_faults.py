@@ -10,6 +10,7 @@ import contextlib
 import secrets
 
 import asyncpg
+import pytest
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from arq.jobs import Job
@@ -234,3 +235,37 @@ async def test_after_every_backend_is_terminated_readyz_and_graphql_answer_on_th
     assert ready.status_code == 200, ready.text
     data = await gql("{ materials(first: 1) { edges { node { id } } } }", token=tenant_a.token)
     assert data["materials"]["edges"] == []
+
+
+# ---- which errors are worth another try ----------------------------------------------------------------
+
+
+async def test_a_refused_connection_is_transient_and_a_broken_query_is_not(db):
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.db import async_url, is_lost_connection, is_transient
+
+    down = create_async_engine(async_url("postgresql://postgres@127.0.0.1:1/postgres"))
+    try:
+        with pytest.raises(Exception) as refused:
+            async with down.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    finally:
+        await down.dispose()
+    assert is_transient(refused.value) and is_lost_connection(refused.value), repr(refused.value)
+
+    with pytest.raises(Exception) as broken:
+        async with db.engine.connect() as conn:
+            await conn.execute(text("SELEC 1"))
+    assert not is_transient(broken.value)
+
+    with pytest.raises(Exception) as twin:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("CREATE TEMP TABLE twins (id int PRIMARY KEY)"))
+            await conn.execute(text("INSERT INTO twins VALUES (1), (1)"))
+    assert is_transient(twin.value) and not is_lost_connection(twin.value)
+    try:
+        raise ValueError("a domain error") from twin.value
+    except ValueError as domain:
+        assert not is_transient(domain)  # raised while handling a race, but not one itself
