@@ -37,7 +37,7 @@ from app.channels.normalized import NormalizedLine, NormalizedOrder
 from app.customers import identity
 from app.customers.models import Customer, CustomerIdentity
 from app.customers.service import display_name, identity_hashes, identity_owners
-from app.db import is_transient, session_tenant
+from app.db import is_lost_connection, is_transient, session_tenant
 from app.errors import UserError
 from app.inventory import arrays, atp, signals
 from app.inventory.ledger import check_quantity
@@ -118,7 +118,7 @@ async def ingest_batch(
     except _Abort:
         return {}, everything
     except Exception as exc:
-        if not is_transient(exc):
+        if not is_transient(exc) or is_lost_connection(exc):  # no going on in a broken session
             raise
         return {}, everything  # a deadlock or serialization failure: the one-order path retries
     results = {
