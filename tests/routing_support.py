@@ -282,13 +282,16 @@ async def store_order(gql, tenant, run_jobs, server, external_id: str):
     return ref, store, shanghai, shop, secret, order_id, fo
 
 
-async def route_job(order_id: int) -> OutboxMessage:
-    """The order's first ``route_order`` outbox message (ingest enqueued it)."""
+async def route_job(ref: TenantRef, order_id: int) -> OutboxMessage:
+    """The order's first ``route_order`` outbox message (ingest enqueued it). Order ids are numbered per
+    tenant schema, so the tenant is part of the lookup: order 1 exists in every tenant."""
     async with get_db().control_session() as session:
         return await session.scalar(
             select(OutboxMessage)
             .where(
-                OutboxMessage.job == "route_order", OutboxMessage.kwargs["order_id"].as_integer() == order_id
+                OutboxMessage.job == "route_order",
+                OutboxMessage.tenant_id == ref.id,
+                OutboxMessage.kwargs["order_id"].as_integer() == order_id,
             )
             .order_by(OutboxMessage.id)
             .limit(1)

@@ -37,10 +37,11 @@ from tests.routing_support import (
 )
 
 INJECTOR = "fault-injector"
-# A backend of the app (pool connections carry this name) waiting for a row lock: the job under test.
+# A backend of the app (pool connections carry this name) blocked by the test's own lock holder: the job
+# under test, and not some other job of an earlier test that happens to wait on another lock.
 WAITING_JOB_BACKEND = """
 SELECT pid FROM pg_stat_activity
-WHERE datname = current_database() AND application_name = 'order-hub' AND wait_event_type = 'Lock'
+WHERE datname = current_database() AND application_name = 'order-hub' AND $1 = ANY(pg_blocking_pids(pid))
 """
 
 
@@ -57,14 +58,17 @@ async def lock_order(conn: asyncpg.Connection, schema: str, order_id: int) -> No
     await conn.execute(f'SELECT id FROM "{schema}".orders WHERE id = $1 FOR UPDATE', order_id)
 
 
-async def terminate_waiting_job(conn: asyncpg.Connection, done: set[int], within_s: float = 30.0) -> None:
+async def terminate_waiting_job(
+    conn: asyncpg.Connection, locker: asyncpg.Connection, done: set[int], within_s: float = 30.0
+) -> None:
     """Wait for a job backend (not one in ``done``, which may linger a moment after its end) to queue on
     the lock, then terminate it. ``conn`` must not be in a transaction: pg_stat_activity is read once per
     transaction."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
     while loop.time() < deadline:
-        pids = {row["pid"] for row in await conn.fetch(WAITING_JOB_BACKEND)} - done
+        blocker = locker.get_server_pid()
+        pids = {row["pid"] for row in await conn.fetch(WAITING_JOB_BACKEND, blocker)} - done
         if pids:
             assert len(pids) == 1, pids
             pid = pids.pop()
@@ -98,12 +102,12 @@ async def test_a_job_whose_connection_is_terminated_is_retried_and_routes_the_or
     tenant_a, run_jobs, redis
 ):
     ref, order_id = await reserved_order(tenant_a, "CUT")
-    outbox = await route_job(order_id)
+    outbox = await route_job(ref, order_id)
     locker, watcher = await injector(), await injector()
     try:
         await lock_order(locker, ref.schema_name, order_id)
         worker = asyncio.create_task(drain(run_jobs))
-        await terminate_waiting_job(watcher, set())
+        await terminate_waiting_job(watcher, locker, set())
         await locker.execute("ROLLBACK")
         await asyncio.wait_for(worker, 60)
     finally:
@@ -118,7 +122,7 @@ async def test_a_job_whose_connection_is_terminated_is_retried_and_routes_the_or
 
 async def test_max_tries_bounds_the_retries_of_a_connection_that_keeps_dropping(tenant_a, run_jobs, redis):
     ref, order_id = await reserved_order(tenant_a, "CUTS")
-    outbox = await route_job(order_id)
+    outbox = await route_job(ref, order_id)
     queue = f"{get_settings().queue_name}:faults:{secrets.token_hex(3)}"
     job_key = f"faults:{secrets.token_hex(4)}"
     kwargs = {"outbox_id": outbox.id, "tenant_id": ref.id, "order_id": order_id}
@@ -139,7 +143,7 @@ async def test_max_tries_bounds_the_retries_of_a_connection_that_keeps_dropping(
         running = asyncio.create_task(worker.main())
         terminated: set[int] = set()
         for _ in range(2):  # both tries lose their connection; a third is never started
-            await terminate_waiting_job(watcher, terminated)
+            await terminate_waiting_job(watcher, locker, terminated)
         await asyncio.wait_for(running, 30)
         await locker.execute("ROLLBACK")
     finally:

@@ -230,7 +230,7 @@ async def test_route_order_run_twice_gives_one_merge(gql, tenant_a, run_jobs):
     a = await order_in(shop, 0, body("TWICE-A", {"scarf": 1}))
     await drain(run_jobs)
     b = await order_in(shop, 1, body("TWICE-B", {"gloves": 1}, minutes=3))
-    job = await route_job(b)
+    job = await route_job(ref, b)
     # The same message twice at once, then other messages for either order.
     same = await asyncio.gather(
         *(jobs.route_order({}, outbox_id=job.id, tenant_id=ref.id, order_id=b) for _ in range(2))

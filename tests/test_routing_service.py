@@ -147,7 +147,7 @@ async def test_route_order_run_twice_or_at_once_gives_one_decision(tenant_a, run
     chengdu = await warehouse(ref, "WH Chengdu", CHENGDU)
     shop = await make_shop(ref, {chengdu: 5})
     order_id = await ingest(shop, "TWICE-1")
-    job = await route_job(order_id)
+    job = await route_job(ref, order_id)
     # The same outbox message delivered twice, at once; then another message for the same order.
     same = await asyncio.gather(
         *(jobs.route_order({}, outbox_id=job.id, tenant_id=ref.id, order_id=order_id) for _ in range(2))
@@ -539,7 +539,7 @@ async def test_a_route_order_job_killed_mid_way_leaves_nothing_and_its_rerun_giv
     chengdu = await warehouse(ref, "WH Chengdu", CHENGDU)
     shop = await make_shop(ref, {chengdu: 5})
     order_id = await ingest(shop, "KILLED-1")
-    job = await route_job(order_id)
+    job = await route_job(ref, order_id)
     from app.routing import service as routing_service
 
     real_fulfil, reached = routing_service._fulfil, asyncio.Event()
