@@ -39,8 +39,12 @@ class RoutingPolicyType:
     store_radius_km: float
     kind_bonus: JSON = strawberry.field(description='Brand preference, e.g. {"store": 1} for stores first.')
     allow_line_split: bool
-    fewest_shipments_first: bool
-    shipment_penalty: float
+    fewest_shipments_first: bool = strawberry.field(
+        description="Fewest shipments first (default); when false, shipmentPenalty prices each shipment."
+    )
+    shipment_penalty: float = strawberry.field(
+        description="Per shipment when fewestShipmentsFirst is false: score (weighted) or km (lexicographic)."
+    )
     carrier_weights: JSON = strawberry.field(description='Carrier choice: {"cost": w, "sla": w}.')
     merge_window_minutes: int = strawberry.field(
         description="Orders of one buyer and address placed this close are shipped together (0: off)."
