@@ -144,7 +144,9 @@ class Database:
             async_url(url),
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=False,
+            # A connection cut while idle in the pool (server restart, failover, pg_terminate_backend)
+            # is found by a ping at checkout and replaced, instead of failing the request that drew it.
+            pool_pre_ping=True,
             connect_args={
                 "statement_cache_size": cache,
                 "prepared_statement_cache_size": cache,
@@ -219,13 +221,44 @@ def init_db(
 
 # Deadlock, serialization failure, unique violation (a concurrent twin won the race): worth running again.
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "23505"})
+# The server went away under us or is not taking connections yet (admin_shutdown, crash_shutdown,
+# cannot_connect_now); with SQLSTATE class 08 (connection exception) a new connection may well work.
+CONNECTION_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for a database error that a retry of the same work may not meet again."""
-    orig = getattr(exc, "orig", None)
-    codes = {getattr(orig, "sqlstate", None), getattr(getattr(orig, "__cause__", None), "sqlstate", None)}
-    return isinstance(exc, DBAPIError) and bool(codes & TRANSIENT_SQLSTATES)
+    """True for a database error that a retry of the same work may not meet again: a lost race, or a
+    lost connection (the pool replaces it)."""
+    return is_lost_connection(exc) or any(_sqlstate(e) in TRANSIENT_SQLSTATES for e in _driver_errors(exc))
+
+
+def is_lost_connection(exc: BaseException) -> bool:
+    """True when the connection under the work broke: the work can run again, but not in the session
+    it started in."""
+    import asyncpg
+
+    if (isinstance(exc, DBAPIError) and exc.connection_invalidated) or isinstance(exc, ConnectionError):
+        return True
+    for err in _driver_errors(exc):
+        if isinstance(err, OSError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+            return True
+        code = _sqlstate(err)
+        if code in CONNECTION_SQLSTATES or code.startswith("08"):
+            return True
+    return False
+
+
+def _driver_errors(exc: BaseException) -> list[BaseException]:
+    """The driver's errors behind ``exc``. Only a database error is looked into, so a domain error
+    raised while handling one is not mistaken for it."""
+    if isinstance(exc, DBAPIError):
+        return [e for e in (exc.orig, getattr(exc.orig, "__cause__", None)) if e is not None]
+    return [exc]
+
+
+def _sqlstate(err: BaseException) -> str:
+    code = getattr(err, "sqlstate", None)
+    return code if isinstance(code, str) else ""
 
 
 def session_tenant(session: AsyncSession) -> TenantRef:

@@ -6,14 +6,19 @@ Every job is reached only through the outbox (``app.outbox.enqueue``) and must b
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from arq import cron, func
-from arq.worker import Worker
+from arq import Retry, cron, func
+from arq.constants import in_progress_key_prefix
+from arq.worker import Function, Worker
+from redis.exceptions import RedisError
 
 from app.activity.jobs import tenant_provisioned
 from app.config import get_settings
-from app.db import close_db, db_ready, init_db
+from app.db import close_db, db_ready, init_db, is_transient
 from app.fulfillment.jobs import (
     deliver_connector_message,
     fulfilment_accept_timeout,
@@ -32,24 +37,87 @@ from app.routing.jobs import route_order
 
 log = logging.getLogger("app.worker")
 
+# A transient database error (a lost race, a dropped connection) retries the job after 0.5 s, 1 s,
+# 2 s ... up to 30 s between tries: MAX_TRIES tries span about two minutes, enough for a failover or a
+# server restart; then arq gives up ("max 10 retries exceeded") and the job counts as failed.
+MAX_TRIES = 10
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 30.0
+
+# Timeouts. arq's default is 300 s, and a job whose worker was killed stays locked for its timeout plus
+# 10 s before another worker may run it; an order waits that long. Jobs on an order's way (route,
+# release, accept/pick-up expiry, re-route, automations, connector messages) and a new tenant's
+# provisioning touch a few rows and make at most one HTTP call (10 s, connectors.TIMEOUT_S): SHORT. Jobs
+# over many rows or remote calls (channel stock sync, a page of waiting orders, a location's outage)
+# and the sweeps: LONG.
+SHORT_JOB_S = 30.0
+LONG_JOB_S = 120.0
+
+
+def retry_delay(job_try: int) -> float:
+    """Seconds before try ``job_try + 1`` of a job that met a transient database error."""
+    return min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** max(job_try - 1, 0))
+
+
+def job(
+    coroutine: Callable[..., Awaitable[Any]], *, timeout_s: float, max_tries: int = MAX_TRIES
+) -> Function:
+    """An arq function for a job: transient database errors retry it with back-off, and a killed
+    worker holds it back for its own timeout (+10 s), not the longest one."""
+
+    @functools.wraps(coroutine)
+    async def run(ctx: dict, *args: Any, **kwargs: Any) -> Any:
+        await _hold_in_progress(ctx, timeout_s)
+        try:
+            return await coroutine(ctx, *args, **kwargs)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            delay = retry_delay(ctx.get("job_try") or 1)
+            log.warning(
+                "%s: transient database error (%s), try %s of %s, again in %.1f s",
+                coroutine.__name__,
+                type(exc).__name__,
+                ctx.get("job_try"),
+                max_tries,
+                delay,
+            )
+            raise Retry(defer=delay) from exc
+
+    return func(run, name=coroutine.__name__, timeout=timeout_s, max_tries=max_tries)
+
+
+async def _hold_in_progress(ctx: dict, timeout_s: float) -> None:
+    """arq marks a started job in progress for the LONGEST timeout of all functions + 10 s (one value
+    per worker); shorten the mark to this job's own timeout + 10 s, so a dead worker's short job is
+    free again soon. The job is cancelled at its timeout, so the mark still outlives any run."""
+    redis, job_id = ctx.get("redis"), ctx.get("job_id")
+    if redis is None or not job_id:
+        return
+    try:
+        await redis.pexpire(in_progress_key_prefix + job_id, int((timeout_s + 10) * 1000))
+    except (RedisError, OSError) as exc:  # the job itself may still run; arq's longer mark stays
+        log.warning("could not shorten the in-progress mark of %s: %s", job_id, type(exc).__name__)
+
+
 FUNCTIONS = [
-    func(tenant_provisioned, name="tenant_provisioned", max_tries=10),
-    func(sync_channel_stock, name="sync_channel_stock", max_tries=10),
-    func(run_order_automation, name="run_order_automation", max_tries=10),
-    func(resume_waiting_orders, name="resume_waiting_orders", max_tries=10),
-    func(route_order, name="route_order", max_tries=10),
-    func(release_fulfilment, name="release_fulfilment", max_tries=10),
-    func(fulfilment_accept_timeout, name="fulfilment_accept_timeout", max_tries=10),
-    func(reroute_fulfilment, name="reroute_fulfilment", max_tries=10),
-    func(location_outage, name="location_outage", max_tries=10),
-    func(pickup_expiry, name="pickup_expiry", max_tries=10),
-    func(deliver_connector_message, name="deliver_connector_message", max_tries=10),
+    job(tenant_provisioned, timeout_s=SHORT_JOB_S),
+    job(sync_channel_stock, timeout_s=LONG_JOB_S),
+    job(run_order_automation, timeout_s=SHORT_JOB_S),
+    job(resume_waiting_orders, timeout_s=LONG_JOB_S),
+    job(route_order, timeout_s=SHORT_JOB_S),
+    job(release_fulfilment, timeout_s=SHORT_JOB_S),
+    job(fulfilment_accept_timeout, timeout_s=SHORT_JOB_S),
+    job(reroute_fulfilment, timeout_s=SHORT_JOB_S),
+    job(location_outage, timeout_s=LONG_JOB_S),
+    job(pickup_expiry, timeout_s=SHORT_JOB_S),
+    job(deliver_connector_message, timeout_s=SHORT_JOB_S),
 ]
 
 # Periodic safety nets (not data changes of their own: they call the idempotent job functions).
 CRON_JOBS = [
-    cron(fulfilment_sweep, name="fulfilment_sweep", second=0, unique=True, timeout=120),
-    cron(inbox_sweep, name="inbox_sweep", second=30, unique=True, timeout=120),
+    cron(fulfilment_sweep, name="fulfilment_sweep", second=0, unique=True, timeout=LONG_JOB_S),
+    cron(inbox_sweep, name="inbox_sweep", second=30, unique=True, timeout=LONG_JOB_S),
 ]
 
 
@@ -78,7 +146,7 @@ class WorkerSettings:
     on_startup = startup
     on_shutdown = shutdown
     max_jobs = 20
-    job_timeout = 300
+    job_timeout = LONG_JOB_S  # every job and cron names its own; this only bounds one that forgets
     keep_result = 3600  # while a result is kept, re-enqueueing the same outbox id is refused by arq
     poll_delay = 0.05  # arq's default 0.5 s adds ~250 ms to every hop of an order's way through jobs
 

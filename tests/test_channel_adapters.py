@@ -173,6 +173,8 @@ def test_the_model_refuses_half_normalised_values():
         NormalizedOrder(**{**base, "amounts": replace(amounts, discount=D("0.50"))})
     with pytest.raises(AdapterError, match="duplicate line ids"):
         NormalizedOrder(**{**base, "lines": (line, line)})
+    with pytest.raises(AdapterError, match="fulfilled_by_platform: 'AFN' is not true/false"):
+        NormalizedOrder(**{**base, "fulfilled_by_platform": "AFN"})
 
 
 # -- contract every adapter keeps ------------------------------------------------------------------------
@@ -400,6 +402,21 @@ def test_amazon_order():
     assert o.amounts == Amounts(D("56.47"), D("5.99"), D("5.00"), D("3.73"), D("61.19"), D("61.19"))
     assert (o.business_model, o.requested_carrier) == ("b2c", "Std US D2D Dom")
     assert dict(o.extra) == {"fulfillment_channel": "MFN", "marketplace_id": "ATVPDKIKX0DER"}
+    assert o.fulfilled_by_platform is False  # the seller ships it
+
+
+def test_amazon_fulfilled_orders_say_so():
+    """SP-API ``Order.FulfillmentChannel``: AFN = fulfilled by Amazon, MFN = by the seller."""
+    adapter = get_adapter("amazon")
+    afn = doc("amazon", "order.json")
+    afn["order"]["payload"]["FulfillmentChannel"] = "AFN"
+    assert adapter.parse_order(afn).fulfilled_by_platform is True
+    absent = doc("amazon", "order.json")
+    del absent["order"]["payload"]["FulfillmentChannel"]
+    assert adapter.parse_order(absent).fulfilled_by_platform is False
+    other = doc("amazon", "order.json")
+    other["order"]["payload"]["FulfillmentChannel"] = "Amazon"
+    bad(adapter.parse_order, other, "order.payload.FulfillmentChannel", "'Amazon' is not AFN or MFN")
 
 
 def test_amazon_variants():

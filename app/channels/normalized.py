@@ -11,7 +11,9 @@ cannot leak a half-normalised order:
 * a line's ``discount`` is the part of every discount (line-level and order-level) allocated to that line,
   so ``sum(line.discount) == amounts.discount`` and ``line.total == line gross - line.discount``;
 * ``amounts.total`` is what the order is worth (subtotal - discount + shipping + tax where tax is not
-  included in prices); ``amounts.paid`` is what the buyer has paid so far (0.00 before payment).
+  included in prices); ``amounts.paid`` is what the buyer has paid so far (0.00 before payment);
+* ``fulfilled_by_platform`` is True when the platform ships the order from its own warehouses (Amazon
+  AFN): the brand's stock is not touched and the order is not routed (``orders.ingest``).
 
 Every value is bounded here, whatever adapter made it: at most :data:`MAX_LINES` lines, quantities
 1..:data:`MAX_QUANTITY`, amounts 0..:data:`MAX_MONEY`, ids, titles, notes and other texts within their
@@ -195,11 +197,16 @@ class NormalizedOrder:
     invoice: Invoice | None = None
     raw_status: str = ""
     extra: tuple[tuple[str, str], ...] = field(default=())  # platform facts worth keeping, as (key, value)
+    fulfilled_by_platform: bool = False  # the platform ships it from its own stock (e.g. Amazon AFN)
 
     def __post_init__(self) -> None:
         if not self.external_id:
             raise AdapterError("external_id", "is empty")
         check_text("external_id", self.external_id, MAX_ID)
+        if not isinstance(self.fulfilled_by_platform, bool):
+            raise AdapterError(
+                "fulfilled_by_platform", f"{shown(self.fulfilled_by_platform)} is not true/false"
+            )
         if isinstance(self.lines, tuple) and len(self.lines) > MAX_LINES:
             raise AdapterError("lines", f"{len(self.lines)} lines, at most {MAX_LINES} per order")
         self._check_texts()

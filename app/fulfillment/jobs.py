@@ -7,11 +7,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from arq import Retry
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import get_db, is_transient
+from app.db import get_db
 from app.fulfillment import notices, outage, pickups, reroute, service, sweep, timeouts
 from app.outbox import job_tenant
 
@@ -19,17 +17,13 @@ log = logging.getLogger(__name__)
 
 
 async def _in_tenant(tenant_id: int, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
-    """Run ``work`` in one transaction of the job's tenant; transient database errors retry the job."""
+    """Run ``work`` in one transaction of the job's tenant (transient database errors: ``app.worker.job``
+    retries the job)."""
     tenant = await job_tenant(tenant_id)
     if tenant is None:
         return "no_tenant"
-    try:
-        async with get_db().tenant_session(tenant) as session:
-            return await work(session)
-    except DBAPIError as exc:
-        if is_transient(exc):
-            raise Retry(defer=2) from exc
-        raise
+    async with get_db().tenant_session(tenant) as session:
+        return await work(session)
 
 
 async def release_fulfilment(

@@ -10,14 +10,14 @@ conditional UPDATE), its ledger movements and channel usage, each one statement.
 ``ingest`` would write (tests compare both paths).
 
 Everything else is left to ``ingest``, order by order: known orders (updates), cancellations, unpaid
-orders, anything an audit rule might hold (the rules are screened set-based; ``ingest`` then decides
-exactly), unknown/inactive items, presale or backorder products, materials a capped channel pool
-limits, buyers whose identities point at several customers, and a second order of one buyer to one
-address in the batch (a possible duplicate). The fast path runs in a savepoint and is all or nothing:
-if a race or short stock shows while writing (a twin delivery claimed an order, other orders took the
-stock, a new customer's phone was claimed meanwhile, a deadlock), it is rolled back and every order of
-the batch takes the one-order path, which handles each of those cases.
-"""
+orders, orders the platform fulfils itself (nothing to reserve), anything an audit rule might hold (the
+rules are screened set-based; ``ingest`` then decides exactly), unknown/inactive items, presale or
+backorder products, materials a capped channel pool limits, buyers whose identities point at several
+customers, and a second order of one buyer to one address in the batch (a possible duplicate). The fast
+path runs in a savepoint and is all or nothing: if a race or short stock shows while writing (a twin
+delivery claimed an order, other orders took the stock, a new customer's phone was claimed meanwhile, a
+deadlock), it is rolled back and every order of the batch takes the one-order path, which handles each of
+those cases."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from app.channels.normalized import NormalizedLine, NormalizedOrder
 from app.customers import identity
 from app.customers.models import Customer, CustomerIdentity
 from app.customers.service import display_name, identity_hashes, identity_owners
-from app.db import is_transient, session_tenant
+from app.db import is_lost_connection, is_transient, session_tenant
 from app.errors import UserError
 from app.inventory import arrays, atp, signals
 from app.inventory.ledger import check_quantity
@@ -118,7 +118,7 @@ async def ingest_batch(
     except _Abort:
         return {}, everything
     except Exception as exc:
-        if not is_transient(exc):
+        if not is_transient(exc) or is_lost_connection(exc):  # no going on in a broken session
             raise
         return {}, everything  # a deadlock or serialization failure: the one-order path retries
     results = {
@@ -142,7 +142,12 @@ async def _plan(
     seen: set[str] = set()
     candidates: list[int] = []
     for i, (norm, _) in enumerate(items):
-        plain = norm.status not in CANCELLED and norm.status != "pending_payment" and norm.lines
+        plain = (
+            norm.status not in CANCELLED
+            and norm.status != "pending_payment"
+            and norm.lines
+            and not norm.fulfilled_by_platform  # nothing to reserve: ``ingest`` records it as shipped
+        )
         if not plain or norm.external_id in seen:
             rest.append(i)
         else:

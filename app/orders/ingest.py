@@ -5,7 +5,8 @@ concurrent deliveries exactly one creates the order (lines, customer, fingerprin
 reservation, route_order outbox row); the others wait on the unique index, then lock the row and see
 the same ``updated_at``: unchanged. A newer payload updates the order; an older one is stale and changes
 nothing. Unpaid orders wait in ``received``; paid ones pass the audit rules (``audit``) and go on to
-stock (``service.proceed``) or on hold.
+stock (``service.proceed``) or on hold. A paid order the platform ships itself (``fulfilled_by_platform``,
+e.g. Amazon AFN) goes straight to ``shipped``: no hold, no reservation, no routing.
 """
 
 from __future__ import annotations
@@ -166,12 +167,25 @@ async def _create(
     elif norm.status == "pending_payment":
         await service.schedule_automations(session, order)  # e.g. cancel if still unpaid after 30 min
     else:
-        await _accept(session, channel, order, actor=actor)
+        await _accept(session, channel, order, norm, actor=actor)
     return _result(order, "created")
 
 
-async def _accept(session: AsyncSession, channel: Channel, order: Order, *, actor: str) -> None:
-    """A paid order: hold it for unknown items and audit findings, or take it on to stock."""
+async def _accept(
+    session: AsyncSession, channel: Channel, order: Order, norm: NormalizedOrder, *, actor: str
+) -> None:
+    """A paid order: hold it for unknown items and audit findings, or take it on to stock; unless the
+    platform ships it from its own stock, when none of that concerns the brand."""
+    if norm.fulfilled_by_platform:
+        await service.transition(
+            session,
+            order,
+            OrderStatus.shipped,
+            actor=actor,
+            message=f"fulfilled by {channel.name} itself: no stock reserved here, not routed",
+            details={"fulfilled_by_platform": True},
+        )
+        return
     holds = await lines.line_holds(session, channel, order)
     holds += [(f.code, f.weight, f.reason) for f in await audit.holds(session, order)]
     if holds:
@@ -254,7 +268,7 @@ async def _update(
                 session, order, norm.status, actor, f"the channel says {norm.status}; order is {status}"
             )
     elif norm.status in PAID and status is OrderStatus.received:
-        await _accept(session, channel, order, actor=actor)
+        await _accept(session, channel, order, norm, actor=actor)
     elif relined and status is not OrderStatus.received:
         await _review_lines(session, channel, order, actor=actor)
     elif norm.status in PAID and norm.status != "paid" and "channel_status" in changed:

@@ -10,7 +10,8 @@ from app.errors import UserError
 from app.orders.models import OrderStatus as S
 
 TRANSITIONS: dict[S, frozenset[S]] = {
-    S.received: frozenset({S.on_hold, S.reserved, S.awaiting_stock, S.presale, S.cancelled}),
+    # received -> shipped: the platform ships it from its own stock (``fulfilled_by_platform``).
+    S.received: frozenset({S.on_hold, S.reserved, S.awaiting_stock, S.presale, S.shipped, S.cancelled}),
     S.on_hold: frozenset({S.received, S.reserved, S.awaiting_stock, S.presale, S.cancelled}),
     S.awaiting_stock: frozenset({S.reserved, S.on_hold, S.cancelled}),
     S.presale: frozenset({S.reserved, S.routed, S.on_hold, S.cancelled}),

@@ -10,7 +10,8 @@ An order is two calls, so the stored payload is an envelope the pipeline writes 
 Order fields used (SP-API Orders v0 ``Order``): ``AmazonOrderId``, ``PurchaseDate``, ``LastUpdateDate``
 (ISO 8601 UTC), ``OrderStatus`` (PendingAvailability, Pending, Unshipped, PartiallyShipped, Shipped,
 InvoiceUnconfirmed, Canceled, Unfulfillable), ``OrderTotal {CurrencyCode, Amount}``, ``FulfillmentChannel``
-(AFN = Amazon ships it: kept in ``extra`` so routing leaves it alone), ``ShipServiceLevel``,
+(AFN = Amazon ships it from its own warehouses: ``fulfilled_by_platform``, so the brand's stock is not
+reserved and nothing is routed; MFN = the seller ships it; also kept in ``extra``), ``ShipServiceLevel``,
 ``LatestShipDate``, ``IsBusinessOrder``, ``ShippingAddress`` (Name, AddressLine1-3, City, District,
 StateOrRegion, PostalCode, CountryCode, Phone), ``BuyerInfo`` (BuyerEmail, BuyerName).
 ``OrderItem``: ``OrderItemId``, ``ASIN``, ``SellerSKU``, ``Title``, ``QuantityOrdered``, and ``Money``
@@ -45,6 +46,7 @@ from app.channels.normalized import (
     NormalizedCancel,
     NormalizedOrder,
     NormalizedRefund,
+    shown,
 )
 
 STATUS = {
@@ -169,6 +171,7 @@ class AmazonAdapter(ChannelAdapter):
         addr = o.opt_obj("ShippingAddress")
         buyer = o.opt_obj("BuyerInfo")
         placed = o.iso_time("PurchaseDate")
+        fulfillment_channel = _fulfillment_channel(o)
         return NormalizedOrder(
             external_id=order_id,
             channel_platform=self.platform,
@@ -196,9 +199,10 @@ class AmazonAdapter(ChannelAdapter):
             promised_ship_by=o.iso_time("LatestShipDate", required=False),
             raw_status=str(o.need("OrderStatus")),
             extra=(
-                ("fulfillment_channel", o.text("FulfillmentChannel") or "MFN"),
+                ("fulfillment_channel", fulfillment_channel),
                 ("marketplace_id", o.text("MarketplaceId") or ""),
             ),
+            fulfilled_by_platform=fulfillment_channel == "AFN",
         )
 
     def parse_cancel(self, raw: Raw) -> NormalizedCancel:
@@ -274,6 +278,14 @@ class AmazonAdapter(ChannelAdapter):
                 }
             ],
         }
+
+
+def _fulfillment_channel(o: Node) -> str:
+    """AFN (Amazon ships it) or MFN (the seller does; also when absent, as in some Pending orders)."""
+    channel = o.text("FulfillmentChannel") or "MFN"
+    if channel not in ("AFN", "MFN"):
+        raise o.error("FulfillmentChannel", f"{shown(channel)} is not AFN or MFN")
+    return channel
 
 
 def _address(a: Node | None) -> Address:
