@@ -6,6 +6,7 @@ import itertools
 import json
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -338,6 +339,73 @@ def test_weighted_still_prefers_fewest_shipments_unless_told_otherwise():
         max_shipments=1,
     )
     assert [s.location_id for s in decide(o, cands, capped).shipments] == [1]
+
+
+def _whole_far_or_split_near():
+    """One location ~10 km away holds both lines; two ~1 km away hold one each (split: ~2.5 km in all)."""
+    o = order(line("L1", "A"), line("L2", "B"))
+    cands = [
+        loc(1, "Far whole", 31.3204, 121.4737, {"A": 1, "B": 1}),
+        loc(2, "Near A", 31.2394, 121.4737, {"A": 1}),
+        loc(3, "Near B", 31.2439, 121.4737, {"B": 1}),
+    ]
+    return o, cands
+
+
+@pytest.mark.parametrize(
+    ("mode", "weights", "small", "large"),
+    [("lexicographic", {}, 0.0, 10.0), ("weighted", {"distance": 1.0}, 0.25, 2.0)],
+)
+def test_shipment_penalty_decides_when_fewest_shipments_do_not_come_first(mode, weights, small, large):
+    o, cands = _whole_far_or_split_near()
+    kw = {"mode": mode, "rules": (), "fewest_shipments_first": False}
+    if weights:
+        kw["weights"] = weights
+    cheap = decide(o, cands, Policy(**kw, shipment_penalty=small))
+    assert sorted(s.location_id for s in cheap.shipments) == [2, 3]
+    dear = decide(o, cands, Policy(**kw, shipment_penalty=large))
+    assert [s.location_id for s in dear.shipments] == [1]
+    check_valid(dear, o, cands)
+    assert Decision.from_dict(json.loads(json.dumps(dear.to_dict()))).explain() == dear.explain()
+
+
+def test_explanation_states_the_objective_of_each_policy_shape():
+    o, cands = _whole_far_or_split_near()
+    w = {"distance": 1.0}
+
+    def text(**kw) -> str:
+        return decide(o, cands, Policy(rules=(), **kw)).explain()
+
+    lex = text()
+    assert "complete > nearest > priority: fewest shipments, then shortest total distance" in lex
+    assert "a complete shipment beats splitting across the 2 locations" in lex
+
+    lex_free = text(fewest_shipments_first=False, shipment_penalty=0)
+    assert "nearest > priority: shortest total distance (whatever the number of shipments)" in lex_free
+    assert "complete >" not in lex_free and "fewest" not in lex_free
+    assert (
+        "Split into 2 shipments, the lowest total distance of any plan, lower than shipping whole" in lex_free
+    )
+
+    lex_penalty = text(fewest_shipments_first=False, shipment_penalty=10)
+    assert "shortest total distance (each shipment adding 10 km), then location priority" in lex_penalty
+    assert (
+        "lower total distance with the shipment penalty than splitting across the 2 locations" in lex_penalty
+    )
+
+    weighted = text(mode="weighted", weights=w)
+    assert "fewest shipments, then lowest total weighted score (distance 1; lower is better)" in weighted
+
+    weighted_free = text(mode="weighted", weights=w, fewest_shipments_first=False, shipment_penalty=0.25)
+    assert (
+        "lowest total weighted score (distance 1; lower is better), each shipment adding 0.25;"
+        in weighted_free
+    )
+    assert "fewest" not in weighted_free
+    assert "the lowest total weighted score with the shipment penalty of any plan" in weighted_free
+
+    ignored = text(shipment_penalty=5)  # fewest shipments first: the penalty plays no part and is not cited
+    assert "penalty" not in ignored and "adding" not in ignored
 
 
 def test_brand_preference_prefers_stores():

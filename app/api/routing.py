@@ -21,7 +21,7 @@ from app.api.relay import TenantScopedNode, decode_tenant_node_id, load_nodes
 from app.api.scopes import guarded_by
 from app.errors import UserError
 from app.orders.models import Order
-from app.routing import policies
+from app.routing import policies, redrive
 from app.routing import service as routing
 from app.routing.models import RoutingDecision, RoutingPolicy
 from app.routing.policy import FACTORS, RULE_KINDS
@@ -39,8 +39,12 @@ class RoutingPolicyType:
     store_radius_km: float
     kind_bonus: JSON = strawberry.field(description='Brand preference, e.g. {"store": 1} for stores first.')
     allow_line_split: bool
-    fewest_shipments_first: bool
-    shipment_penalty: float
+    fewest_shipments_first: bool = strawberry.field(
+        description="Fewest shipments first (default); when false, shipmentPenalty prices each shipment."
+    )
+    shipment_penalty: float = strawberry.field(
+        description="Per shipment when fewestShipmentsFirst is false: score (weighted) or km (lexicographic)."
+    )
     carrier_weights: JSON = strawberry.field(description='Carrier choice: {"cost": w, "sla": w}.')
     merge_window_minutes: int = strawberry.field(
         description="Orders of one buyer and address placed this close are shipped together (0: off)."
@@ -350,7 +354,16 @@ class RouteOrderInput:
 
 @strawberry.type
 class RouteOrderPayload:
-    requested: bool = False
+    requested: bool = strawberry.field(
+        default=False, description="A job that moves the order on was enqueued or is already waiting."
+    )
+    action: str | None = strawberry.field(
+        default=None,
+        description=(
+            "route: routing enqueued; hand_over: fulfilment orders never handed to their location are"
+            " handed over again; waiting: such a job is already waiting (nothing added)."
+        ),
+    )
     user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
 
 
@@ -436,16 +449,19 @@ class RoutingMutations:
         return RoutingPolicyPayload(policy=result, user_errors=errors)
 
     @strawberry.mutation(
-        permission_classes=WRITE, description="Route an order (again), e.g. after fixing its address."
+        permission_classes=WRITE,
+        description=(
+            "Route an order (again), e.g. after fixing its address, or re-drive one a fault left stuck;"
+            " NOT_ROUTABLE says why when there is nothing to do."
+        ),
     )
     async def route_order(self, info: Info, input: RouteOrderInput) -> RouteOrderPayload:
         actor = await actor_name(info)
 
         async def work(session):
-            await routing.request_routing(
+            return await redrive.request_routing(
                 session, need_row(info, input.order_id, "Order", "order", "orderId"), actor=actor
             )
-            return True
 
-        result, errors = await in_tenant(info, work)
-        return RouteOrderPayload(requested=bool(result), user_errors=errors)
+        action, errors = await in_tenant(info, work)
+        return RouteOrderPayload(requested=action is not None, action=action, user_errors=errors)

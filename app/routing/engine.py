@@ -29,19 +29,21 @@ Objective. Lexicographic (default), **complete > nearest > priority**: (1) fewes
 order ships whole from one location whenever one can; (2) then the smallest sum over shipments of the
 distance (km, compared in whole metres); (3) then the smallest sum of location priorities (lower number
 = higher priority, as in ``inventory.Location.priority``); last, a stable order of location ids.
+With ``policy.fewest_shipments_first`` off, (1) goes and each shipment adds ``shipment_penalty`` km
+to the distance sum instead.
 Weighted (``policy.mode == "weighted"``): still fewest shipments first (unless
 ``policy.fewest_shipments_first`` is off: then each shipment adds ``shipment_penalty``), then the
 smallest sum of location scores (see ``Policy``), then distance, then priority.
 
 Why it is optimal. Each location gets one non-negative integer key that packs its criteria into
 disjoint bit fields (score << 80 | metres << 40 | priority), so the sum of keys over a plan orders
-plans exactly like the lexicographic tuple of sums (the fields never overflow: 200 locations x 20,000
-km fits in 40 bits). A plan's cost is then the sum of its locations' keys, and assigning lines to the
-chosen locations never changes it. So the problem is a minimum-cost set cover (with exact packing
-checks for lines sharing a material or being split), which ``cover.min_cover`` solves exactly by
-iterative deepening on the number of shipments with complete branching, partitioning, admissible
-bounds and safe dominance; its docstring gives the argument step by step. tests/test_routing_engine.py
-checks it against brute force over every assignment of lines to locations.
+plans exactly like the lexicographic tuple of sums (the fields never overflow: 200 locations x 21,000
+km, penalty included, fit in 40 bits). A plan's cost is then the sum of its locations' keys, and
+assigning lines to the chosen locations never changes it. So the problem is a minimum-cost set cover
+(with exact packing checks for lines sharing a material or being split), which ``cover.min_cover``
+solves exactly by iterative deepening on the number of shipments with complete branching,
+partitioning, admissible bounds and safe dominance; its docstring gives the argument step by step.
+tests/test_routing_engine.py checks it against brute force over every assignment of lines to locations.
 
 Shipment limit: when the fewest shipments possible exceed ``max_shipments`` (policy field or
 ``max_shipments`` rule), the optimal plan is still returned but ``status == "needs_split_approval"``:
@@ -329,6 +331,9 @@ class Decision:
     rule_events: tuple[tuple[str, str], ...] = ()  # (rule code, message)
     max_shipments: int | None = None
     max_shipments_rule: str | None = None
+    # the objective's shape, for explain(): the penalty is per shipment, in score (weighted) or km units
+    fewest_shipments_first: bool = True
+    shipment_penalty: float = 0.0
 
     @property
     def shipment_count(self) -> int:
@@ -406,6 +411,8 @@ class Decision:
             "rule_events": [list(e) for e in self.rule_events],
             "max_shipments": self.max_shipments,
             "max_shipments_rule": self.max_shipments_rule,
+            "fewest_shipments_first": self.fewest_shipments_first,
+            "shipment_penalty": self.shipment_penalty,
         }
 
     @classmethod
@@ -486,12 +493,16 @@ def decide(order: OrderInput, candidates: Sequence[Candidate], policy: Policy | 
     weighted = policy.mode == "weighted"
     factors, normalised, scores = _factors(order, cands, dist, cover, contributors, policy, weighted)
     base = min((c.priority for c in cands), default=0)
-    penalty = 0 if policy.fewest_shipments_first else round(policy.shipment_penalty * _SCORE_SCALE)
+    # Not fewest-first: each shipment adds the penalty to the first criterion (score, or km if lexicographic).
+    penalty = 0.0 if policy.fewest_shipments_first else policy.shipment_penalty
+    metres_penalty = 0 if weighted else round(penalty * 1000)
+    score_penalty = round(penalty * _SCORE_SCALE) if weighted else 0
     keys: dict[int, int] = {}
     for i in contributors:
-        key = round(dist[i] * 1000) << _DIST_SHIFT | min(cands[i].priority - base, _PRIORITY_CAP)
+        metres = round(dist[i] * 1000) + metres_penalty
+        key = metres << _DIST_SHIFT | min(cands[i].priority - base, _PRIORITY_CAP)
         if weighted:
-            key |= (round(scores[i] * _SCORE_SCALE) + penalty) << _SCORE_SHIFT
+            key |= (round(scores[i] * _SCORE_SCALE) + score_penalty) << _SCORE_SHIFT
         keys[i] = key
     order_idx = sorted(contributors, key=keys.__getitem__)
     if len(set(keys.values())) < len(keys):  # ties: make the order independent of the input order
@@ -583,6 +594,8 @@ def decide(order: OrderInput, candidates: Sequence[Candidate], policy: Policy | 
         rule_events=tuple(rules.events),
         max_shipments=limit,
         max_shipments_rule=rules.max_shipments[0] if rules.max_shipments else None,
+        fewest_shipments_first=policy.fewest_shipments_first,
+        shipment_penalty=penalty,
     )
 
 
@@ -992,14 +1005,37 @@ def _n(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+def _objective(d: Decision) -> str:
+    """The objective the engine really used: mode, and fewest shipments first or a per-shipment penalty."""
+    per_shipment = (
+        f"each shipment adding {d.shipment_penalty:g}{' km' if d.mode == 'lexicographic' else ''}"
+        if d.shipment_penalty
+        else "whatever the number of shipments"
+    )
+    if d.mode == "lexicographic":
+        if d.fewest_shipments_first:
+            return (
+                "complete > nearest > priority: fewest shipments, then shortest total distance,"
+                " then location priority"
+            )
+        return f"nearest > priority: shortest total distance ({per_shipment}), then location priority"
+    w = ", ".join(f"{k} {v:g}" for k, v in d.weights.items() if v) or "no weights"
+    score = f"lowest total weighted score ({w}; lower is better)"
+    if d.fewest_shipments_first:
+        return f"fewest shipments, then {score}, then distance, then priority"
+    return f"{score}, {per_shipment}; then distance, then priority"
+
+
+def _plan_cost(d: Decision) -> str:
+    """What a plan is compared on when fewer shipments do not come first."""
+    total = "total distance" if d.mode == "lexicographic" else "total weighted score"
+    return total + (" with the shipment penalty" if d.shipment_penalty else "")
+
+
 def _explain(d: Decision) -> str:
     by_id = {c.location_id: c for c in d.candidates}
     lex = d.mode == "lexicographic"
-    if lex:
-        objective = "complete > nearest > priority"
-    else:
-        w = ", ".join(f"{k} {v:g}" for k, v in d.weights.items() if v)
-        objective = f"fewest shipments, then weighted score ({w}; lower is better)"
+    objective = _objective(d)
     status = {
         "routed": f"routed in {_n(d.shipment_count, 'shipment')}, {_km(d.total_distance_km)} in total",
         "partial": (
@@ -1021,8 +1057,13 @@ def _explain(d: Decision) -> str:
             me = by_id.get(s.location_id)
             whys = []
             if g.partial_options:
+                beats = (
+                    "a complete shipment beats splitting"
+                    if d.fewest_shipments_first
+                    else f"lower {_plan_cost(d)} than splitting"
+                )
                 whys.append(
-                    "a complete shipment beats splitting across the "
+                    f"{beats} across the "
                     + ("location" if g.partial_options == 1 else f"{g.partial_options} locations")
                     + " holding only part of it"
                 )
@@ -1048,21 +1089,27 @@ def _explain(d: Decision) -> str:
             out.append(line + (": " + "; ".join(whys) if whys else "") + ".")
         elif ships:
             total = sum(x.distance_km for x in ships)
-            how = (
-                "the fewest possible, as no single eligible location holds every line"
-                if g.complete_options == 0
-                else "cheaper by weighted score than shipping whole"
-            )
+            if d.fewest_shipments_first:
+                best = "shortest total distance" if lex else "best total weighted score"
+                how = (
+                    "the fewest possible, as no single eligible location holds every line;"
+                    f" {best} among such plans"
+                )
+            else:
+                how = f"the lowest {_plan_cost(d)} of any plan"
+                if g.complete_options:
+                    whole = (
+                        "the location"
+                        if g.complete_options == 1
+                        else f"any of the {g.complete_options} locations"
+                    )
+                    how += f", lower than shipping whole from {whole} able to ship it alone"
             parts = "; ".join(
                 f"{x.name} ({_km(x.distance_km)}) ships "
                 + ", ".join(f"{y.line_id} x{y.quantity}" for y in x.lines)
                 for x in ships
             )
-            best = "shortest total distance" if lex else "best total weighted score"
-            out.append(
-                f"{prefix}Split into {len(ships)} shipments, {how}; {best} among such plans"
-                f" ({_km(total)}): {parts}."
-            )
+            out.append(f"{prefix}Split into {len(ships)} shipments, {how} ({_km(total)}): {parts}.")
     if d.carrier:
         why = next((m for code, m in d.rule_events if code == d.carrier_rule), "")
         out.append(f"Carrier {d.carrier} mandated by rule {d.carrier_rule}" + (f" ({why})." if why else "."))

@@ -102,7 +102,8 @@ class Policy:
     multiplied by its weight; a location's score is the sum, lower is better; a plan's score is the sum
     over its shipments. ``kind_bonus`` (brand preference, e.g. ``{"store": 1.0}``) turns into the
     ``preference`` factor ``1 - bonus``. With ``fewest_shipments_first`` (default) the number of
-    shipments still comes first; otherwise each shipment adds ``shipment_penalty`` to the plan's score.
+    shipments comes first, in both modes; otherwise each shipment adds ``shipment_penalty`` to the
+    plan's first criterion: its score (weighted) or its total distance in km (lexicographic).
     ``max_shipments``: plans needing more get status ``needs_split_approval`` (see engine).
     """
 

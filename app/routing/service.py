@@ -10,7 +10,7 @@ Outcomes other than ``routed`` keep the order where it is (reserved/presale, or 
 re-route failed) with an event on its timeline saying why:
 
 * ``unlocated``: the delivery address's city and province are not in the city table (``geo``); an
-  operator corrects the address and asks for routing again (``request_routing``).
+  operator corrects the address and asks for routing again (``redrive.request_routing``).
 * ``partial`` / ``unfillable`` / ``needs_split_approval``: the engine's statuses; nothing is allocated
   (a partial plan would pin stock for an order that cannot ship whole anyway). ``needs_split_approval``
   also holds the order (``split_approval.py``): releasing that hold approves the split.
@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 ACTOR = "routing"
 JOB = "route_order"
+RELEASE_JOB = "release_fulfilment"
 ROUTABLE = frozenset(
     {
         OrderStatus.reserved,
@@ -75,16 +76,6 @@ class RouteOutcome:
     fulfillment_order_ids: list[int] = field(default_factory=list)
 
 
-async def request_routing(session: AsyncSession, order_id: int, *, actor: str) -> None:
-    """Ask for the order to be routed (again), e.g. after its address was corrected."""
-    order = await orders.get_order(session, order_id)
-    if OrderStatus(order.status) not in ROUTABLE:
-        raise UserError("NOT_ROUTABLE", f"an order that is {order.status.value} is not routed", "orderId")
-    timeline.record(session, order, "routing", actor=actor, message="routing requested")
-    await outbox.enqueue(session, JOB, tenant_id=session_tenant(session).id, order_id=order.id)
-    await session.flush()
-
-
 async def route_order(
     session: AsyncSession, order_id: int, *, job_key: str | None = None, actor: str = ACTOR
 ) -> RouteOutcome:
@@ -101,7 +92,7 @@ async def route_order(
     lines = await inputs.open_lines(session, order.id)
     if not lines:
         return await _routed_before(session, order, actor)
-    if await _backordered(session, order.id):
+    if await backordered_units(session, order.id):
         timeline.record(
             session,
             order,
@@ -184,7 +175,7 @@ async def route_order(
     for fo in fos:
         await outbox.enqueue(
             session,
-            "release_fulfilment",
+            RELEASE_JOB,
             tenant_id=session_tenant(session).id,
             delay=delay,
             fulfillment_order_id=fo.id,
@@ -199,34 +190,39 @@ async def _routed_before(session: AsyncSession, order: Order, actor: str) -> Rou
     again as it was, and what was not handed over yet is released."""
     if OrderStatus(order.status) not in (OrderStatus.reserved, OrderStatus.presale):
         return RouteOutcome("already_routed")
-    pending = (
-        await session.execute(
-            select(FulfillmentOrder.id, ConnectorDelivery.attempts)
-            .outerjoin(
-                ConnectorDelivery,
-                (ConnectorDelivery.fulfillment_order_id == FulfillmentOrder.id)
-                & (ConnectorDelivery.event == RELEASE_EVENT),
-            )
-            .where(
-                FulfillmentOrder.order_id == order.id, FulfillmentOrder.status == FulfillmentStatus.pending
-            )
-        )
-    ).all()
+    pending = await not_handed_over(session, order.id)
     await orders.transition(
         session, order, OrderStatus.routed, actor=actor, message="routed as before (fulfilment orders kept)"
     )
     for fo_id, attempts in pending:
-        # The next attempt of its delivery (one made before the hold counts; see fulfillment.release).
-        more = {"attempt": attempts + 1} if attempts else {}
-        await outbox.enqueue(
-            session,
-            "release_fulfilment",
-            tenant_id=session_tenant(session).id,
-            fulfillment_order_id=fo_id,
-            **more,
-        )
+        await hand_over_again(session, fo_id, attempts)
     await session.flush()
     return RouteOutcome("routed_as_before", None, [fo_id for fo_id, _ in pending])
+
+
+async def not_handed_over(session: AsyncSession, order_id: int) -> list[tuple[int, int]]:
+    """The order's fulfilment orders still ``pending`` (never handed to their location), each with the
+    attempts its release delivery has made (0: none yet)."""
+    rows = await session.execute(
+        select(FulfillmentOrder.id, func.coalesce(ConnectorDelivery.attempts, 0))
+        .outerjoin(
+            ConnectorDelivery,
+            (ConnectorDelivery.fulfillment_order_id == FulfillmentOrder.id)
+            & (ConnectorDelivery.event == RELEASE_EVENT),
+        )
+        .where(FulfillmentOrder.order_id == order_id, FulfillmentOrder.status == FulfillmentStatus.pending)
+        .order_by(FulfillmentOrder.id)
+    )
+    return [(fo_id, attempts) for fo_id, attempts in rows.all()]
+
+
+async def hand_over_again(session: AsyncSession, fo_id: int, attempts: int) -> None:
+    """Enqueue the next attempt of a fulfilment order's release delivery (an attempt made before counts,
+    so a job still running for the same attempt finds it done: see ``fulfillment.release``)."""
+    more = {"attempt": attempts + 1} if attempts else {}
+    await outbox.enqueue(
+        session, RELEASE_JOB, tenant_id=session_tenant(session).id, fulfillment_order_id=fo_id, **more
+    )
 
 
 def _summary(explanation: str) -> str:
@@ -272,7 +268,7 @@ async def _fulfil(
     return fos
 
 
-async def _backordered(session: AsyncSession, order_id: int) -> int:
+async def backordered_units(session: AsyncSession, order_id: int) -> int:
     return int(
         await session.scalar(
             select(func.coalesce(func.sum(Reservation.backordered), 0)).where(
