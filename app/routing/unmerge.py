@@ -3,7 +3,11 @@ of the group is handed to a location. The group's fulfilment orders are cancelle
 order's network reservation) and every order of it is routed again through the outbox: the rest
 together while two or more remain, the order taken out on its own for good (``orders.unmerged_at``:
 routing never merges it again). Once something was handed over it is refused (``ALREADY_RELEASED``):
-the location may already be packing the orders together."""
+the location may already be packing the orders together.
+
+Editing the address of a merged order (``edit_address``) takes it out the same way when the new address
+no longer matches the others' (the merge's rule: the same ``fingerprint``), but not for good: at its new
+address it may merge again like any order."""
 
 from __future__ import annotations
 
@@ -20,10 +24,12 @@ from app.orders.models import Order, OrderMerge, OrderStatus
 from app.routing.merge import handed_over, is_released, lock_buyer
 
 
-async def unmerge(session: AsyncSession, order_id: int, *, actor: str) -> Order:
+async def unmerge(
+    session: AsyncSession, order_id: int, *, actor: str, why: str = "", for_good: bool = True
+) -> Order:
     """Take the order out of its merge before anything of the group is handed over: the group's
     fulfilment orders are cancelled and every order of it is routed again (the rest together while two
-    or more remain)."""
+    or more remain). ``why`` goes on the timelines; ``for_good`` keeps routing from merging it again."""
     await lock_buyer(session, order_id)
     order = await orders.get_order(session, order_id, lock=False)
     if order.merge_id is None:
@@ -51,14 +57,15 @@ async def unmerge(session: AsyncSession, order_id: int, *, actor: str) -> Order:
     rest = [m for m in members if m.id != order.id]
     for m in members:
         await fulfillment.cancel_open(
-            session, m, reason=f"{order.number} taken out of the merge", actor=actor
+            session, m, reason=f"{order.number} taken out of the merge{why}", actor=actor
         )
         if OrderStatus(m.status) is OrderStatus.routed:
             await orders.transition(
                 session, m, OrderStatus.reserved, actor=actor, message="merge changed: routing again"
             )
     order.merge_id = None
-    order.unmerged_at = func.now()
+    if for_good:
+        order.unmerged_at = func.now()
     if len(rest) < 2:
         for m in rest:
             m.merge_id = None
@@ -68,7 +75,8 @@ async def unmerge(session: AsyncSession, order_id: int, *, actor: str) -> Order:
         order,
         "unmerged",
         actor=actor,
-        message=f"taken out of the merge with {', '.join(numbers[m.id] for m in rest)}; shipped on its own",
+        message=f"taken out of the merge with {', '.join(numbers[m.id] for m in rest)}{why}"
+        + "; shipped on its own",
         details={"merge_id": group_id, "orders": [m.id for m in rest]},
     )
     for m in rest:
@@ -77,7 +85,7 @@ async def unmerge(session: AsyncSession, order_id: int, *, actor: str) -> Order:
             m,
             "unmerged",
             actor=actor,
-            message=f"{order.number} taken out of the merge"
+            message=f"{order.number} taken out of the merge{why}"
             + ("; the merge is dissolved" if len(rest) < 2 else ""),
             details={"merge_id": group_id, "orders": [order.id]},
         )
@@ -86,3 +94,31 @@ async def unmerge(session: AsyncSession, order_id: int, *, actor: str) -> Order:
         await outbox.enqueue(session, "route_order", tenant_id=tenant_id, order_id=m.id)
     await session.flush()
     return order
+
+
+async def edit_address(session: AsyncSession, order_id: int, address: dict, *, actor: str) -> Order:
+    """``orders.edit_address``, and a merged order whose new address no longer matches its merge's is
+    taken out of it (``unmerge``); once the merge was handed over the edit is refused (ADDRESS_LOCKED),
+    as the location may be packing the orders together for the old address."""
+    await lock_buyer(session, order_id)
+    order = await orders.edit_address(session, order_id, address, actor=actor)
+    if order.merge_id is None:
+        return order
+    mates = await session.scalars(
+        select(Order.fingerprint).where(Order.merge_id == order.merge_id, Order.id != order.id)
+    )
+    if all(fingerprint == order.fingerprint for fingerprint in mates.all()):
+        return order
+    try:
+        return await unmerge(
+            session, order.id, actor=actor, why=": its address no longer matches", for_good=False
+        )
+    except UserError as exc:
+        if exc.code != "ALREADY_RELEASED":
+            raise
+        raise UserError(
+            "ADDRESS_LOCKED",
+            f"order {order.number} ships together with other orders already handed to a location: "
+            "its address can no longer change",
+            "address",
+        ) from None

@@ -20,6 +20,7 @@ from app.api.orders.types import OrderNode
 from app.errors import UserError
 from app.orders import audit, service, waiting
 from app.orders.models import Order
+from app.routing import unmerge
 
 
 @strawberry.input
@@ -167,12 +168,19 @@ class OrderMutations:
             lambda s, oid, actor: service.cancel(s, oid, reason=input.reason.strip(), actor=actor),
         )
 
-    @strawberry.mutation(permission_classes=WRITE, description="Change the delivery address before release.")
+    @strawberry.mutation(
+        permission_classes=WRITE,
+        description=(
+            "Change the delivery address before release. A merged order whose new address no longer"
+            " matches the merge's leaves it and is routed on its own; once the merge was handed to a"
+            " location the edit is refused (ADDRESS_LOCKED)."
+        ),
+    )
     async def edit_order_address(self, info: Info, input: EditOrderAddressInput) -> OrderPayload:
         return await _order_payload(
             info,
             input.id,
-            lambda s, oid, actor: service.edit_address(s, oid, _address(input.address), actor=actor),
+            lambda s, oid, actor: unmerge.edit_address(s, oid, _address(input.address), actor=actor),
         )
 
     @strawberry.mutation(permission_classes=WRITE, description="Add a note to the order's timeline.")
