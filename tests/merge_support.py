@@ -13,16 +13,26 @@ from sqlalchemy import select
 
 from app.catalog import listings
 from app.db import TenantRef, get_db, tenant_session
+from app.fulfillment.models import FulfillmentStatus
 from app.inventory import service as inventory
 from app.orders import doors
 from app.orders.models import OrderMerge
 from tests.factories import make_channel, make_sellable
-from tests.routing_support import ERRORS, FIXTURE
+from tests.routing_support import (
+    CHENGDU,
+    ERRORS,
+    FIXTURE,
+    SHANGHAI,
+    drain,
+    fulfillment_orders,
+    warehouse,
+)
 
 SKUS = {"scarf": ("SPU-1001", "SKU-1001-RED-M"), "gloves": ("", "SKU-2002"), "bag": ("", "GIFT-BAG")}
 T0 = datetime.fromisoformat("2024-06-18T10:15:00+08:00")
 PHONE = "13512345678"
 STREET = "天府大道北段 1700 号 环球中心 W6 区 2208"
+LIVE = (FulfillmentStatus.pending, FulfillmentStatus.assigned)
 
 UPDATE_POLICY = f"""mutation($input: RoutingPolicyInput!) {{ updateRoutingPolicy(input: $input) {{
   policy {{ maxShipments mergeWindowMinutes releaseDelayMinutes }} {ERRORS} }} }}"""
@@ -116,3 +126,32 @@ async def set_policy(gql, tenant, **values) -> dict:
     payload = data["updateRoutingPolicy"]
     assert payload["userErrors"] == [], payload
     return payload["policy"]
+
+
+async def merge_shop(gql, tenant, ref, *, delay: int = 10):
+    """Chengdu (nearest) holds scarves only; Shanghai holds scarves and gloves. Alone, a scarf order
+    ships from Chengdu; with a gloves order of the same buyer, Shanghai ships both in one parcel."""
+    chengdu = await warehouse(ref, "WH Chengdu", CHENGDU)
+    shanghai = await warehouse(ref, "WH Shanghai", SHANGHAI)
+    shop = await two_channel_shop(ref, {chengdu: {"scarf": 5}, shanghai: {"scarf": 5, "gloves": 5}})
+    policy = await set_policy(gql, tenant, mergeWindowMinutes=30, releaseDelayMinutes=delay)
+    assert (policy["mergeWindowMinutes"], policy["releaseDelayMinutes"]) == (30, delay)
+    return chengdu, shanghai, shop
+
+
+async def live(ref, order_id):
+    """The order's fulfilment orders not cancelled or rejected."""
+    return [f for f in await fulfillment_orders(ref, order_id) if f.status in LIVE]
+
+
+async def merge_two(gql, tenant, ref, run_jobs, tag: str):
+    """A scarf order (routed from Chengdu, release delayed), then a gloves order of the same buyer 20
+    minutes later on the other channel: merged, both from Shanghai."""
+    chengdu, shanghai, shop = await merge_shop(gql, tenant, ref)
+    a = await order_in(shop, 0, body(f"{tag}-A", {"scarf": 1}))
+    await drain(run_jobs)
+    [first] = await fulfillment_orders(ref, a)
+    assert first.location_id == chengdu and first.status is FulfillmentStatus.pending  # release delayed
+    b = await order_in(shop, 1, body(f"{tag}-B", {"gloves": 2}, minutes=20))
+    await drain(run_jobs)
+    return chengdu, shanghai, shop, a, b, first

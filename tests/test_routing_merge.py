@@ -21,6 +21,9 @@ from tests.merge_support import (
     UNMERGE,
     UPDATE_POLICY,
     body,
+    live,
+    merge_shop,
+    merge_two,
     merges,
     order_in,
     set_policy,
@@ -42,40 +45,12 @@ from tests.routing_support import (
     warehouse,
 )
 
-LIVE = (FulfillmentStatus.pending, FulfillmentStatus.assigned)
-
-
-async def _setup(gql, tenant, ref, *, delay: int = 10):
-    """Chengdu (nearest) holds scarves only; Shanghai holds scarves and gloves. Alone, a scarf order
-    ships from Chengdu; with a gloves order of the same buyer, Shanghai ships both in one parcel."""
-    chengdu = await warehouse(ref, "WH Chengdu", CHENGDU)
-    shanghai = await warehouse(ref, "WH Shanghai", SHANGHAI)
-    shop = await two_channel_shop(ref, {chengdu: {"scarf": 5}, shanghai: {"scarf": 5, "gloves": 5}})
-    policy = await set_policy(gql, tenant, mergeWindowMinutes=30, releaseDelayMinutes=delay)
-    assert (policy["mergeWindowMinutes"], policy["releaseDelayMinutes"]) == (30, delay)
-    return chengdu, shanghai, shop
-
-
-async def _live(ref, order_id):
-    return [f for f in await fulfillment_orders(ref, order_id) if f.status in LIVE]
-
-
-async def _merge_two(gql, tenant, ref, run_jobs, tag: str):
-    chengdu, shanghai, shop = await _setup(gql, tenant, ref)
-    a = await order_in(shop, 0, body(f"{tag}-A", {"scarf": 1}))
-    await drain(run_jobs)
-    [first] = await fulfillment_orders(ref, a)
-    assert first.location_id == chengdu and first.status is FulfillmentStatus.pending  # release delayed
-    b = await order_in(shop, 1, body(f"{tag}-B", {"gloves": 2}, minutes=20))
-    await drain(run_jobs)
-    return chengdu, shanghai, shop, a, b, first
-
 
 async def test_two_orders_of_one_buyer_on_two_channels_are_merged_and_ship_together(
     gql, tenant_a, run_jobs, connector_server
 ):
     ref = await tenant_ref(tenant_a.slug)
-    _, shanghai, _, a, b, first = await _merge_two(gql, tenant_a, ref, run_jobs, "MRG")
+    _, shanghai, _, a, b, first = await merge_two(gql, tenant_a, ref, run_jobs, "MRG")
     secret = await connect(gql, tenant_a, ref, shanghai, connector_server.url)
     assert secret
 
@@ -128,7 +103,7 @@ async def test_two_orders_of_one_buyer_on_two_channels_are_merged_and_ship_toget
 
 async def test_no_merge_outside_the_window_or_once_released(gql, tenant_a, run_jobs):
     ref = await tenant_ref(tenant_a.slug)
-    chengdu, shanghai, shop = await _setup(gql, tenant_a, ref, delay=0)
+    chengdu, shanghai, shop = await merge_shop(gql, tenant_a, ref, delay=0)
     # Released at once (no delay, no connector: assigned by hand), then a second order 10 min later.
     a = await order_in(shop, 0, body("REL-A", {"scarf": 1}))
     await drain(run_jobs)
@@ -159,7 +134,7 @@ async def test_no_merge_outside_the_window_or_once_released(gql, tenant_a, run_j
 
 async def test_a_merge_window_of_zero_turns_merging_off(gql, tenant_a, run_jobs):
     ref = await tenant_ref(tenant_a.slug)
-    chengdu, _, shop = await _setup(gql, tenant_a, ref)
+    chengdu, _, shop = await merge_shop(gql, tenant_a, ref)
     await set_policy(gql, tenant_a, mergeWindowMinutes=0)
     a = await order_in(shop, 0, body("OFF-A", {"scarf": 1}))
     await drain(run_jobs)
@@ -175,7 +150,7 @@ async def test_undo_before_release_routes_the_orders_apart_for_good(
     gql, tenant_a, run_jobs, connector_server
 ):
     ref = await tenant_ref(tenant_a.slug)
-    chengdu, shanghai, _, a, b, _ = await _merge_two(gql, tenant_a, ref, run_jobs, "UNDO")
+    chengdu, shanghai, _, a, b, _ = await merge_two(gql, tenant_a, ref, run_jobs, "UNDO")
     await connect(gql, tenant_a, ref, shanghai, connector_server.url)
     [group] = await merges(ref)
     number_a, number_b = (await order_of(ref, a)).number, (await order_of(ref, b)).number
@@ -187,7 +162,7 @@ async def test_undo_before_release_routes_the_orders_apart_for_good(
     await drain(run_jobs)
 
     # Routed apart: A from Chengdu again, B from Shanghai; the merge is dissolved, nobody re-merged.
-    live_a, live_b = await _live(ref, a), await _live(ref, b)
+    live_a, live_b = await live(ref, a), await live(ref, b)
     assert [f.location_id for f in live_a] == [chengdu] and [f.location_id for f in live_b] == [shanghai]
     order_a, order_b = await order_of(ref, a), await order_of(ref, b)
     assert order_a.merge_id is None and order_b.merge_id is None and order_a.unmerged_at is not None
@@ -212,7 +187,7 @@ async def test_undo_before_release_routes_the_orders_apart_for_good(
 
 async def test_undo_after_release_is_refused(gql, tenant_a, run_jobs):
     ref = await tenant_ref(tenant_a.slug)
-    *_, a, b, _ = await _merge_two(gql, tenant_a, ref, run_jobs, "LATE")
+    *_, a, b, _ = await merge_two(gql, tenant_a, ref, run_jobs, "LATE")
     await run_delayed(ref, run_jobs)  # handed over (no connector: assigned by hand)
     assert (await order_of(ref, b)).status is OrderStatus.released
     data = await gql(UNMERGE, {"input": {"orderId": gid("Order", ref, a)}}, api_key=tenant_a.api_key)
@@ -221,12 +196,12 @@ async def test_undo_after_release_is_refused(gql, tenant_a, run_jobs):
     assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("ALREADY_RELEASED", ["orderId"])]
     order_a = await order_of(ref, a)
     assert order_a.merge_id is not None and order_a.unmerged_at is None
-    assert [f.status for f in await _live(ref, a)] == [FulfillmentStatus.assigned]
+    assert [f.status for f in await live(ref, a)] == [FulfillmentStatus.assigned]
 
 
 async def test_route_order_run_twice_gives_one_merge(gql, tenant_a, run_jobs):
     ref = await tenant_ref(tenant_a.slug)
-    _, shanghai, shop = await _setup(gql, tenant_a, ref)
+    _, shanghai, shop = await merge_shop(gql, tenant_a, ref)
     a = await order_in(shop, 0, body("TWICE-A", {"scarf": 1}))
     await drain(run_jobs)
     b = await order_in(shop, 1, body("TWICE-B", {"gloves": 1}, minutes=3))
@@ -243,8 +218,8 @@ async def test_route_order_run_twice_gives_one_merge(gql, tenant_a, run_jobs):
         assert other == "already_routed"
     await drain(run_jobs)
     [group] = await merges(ref)
-    assert [f.location_id for f in await _live(ref, a)] == [shanghai]
-    assert [f.location_id for f in await _live(ref, b)] == [shanghai]
+    assert [f.location_id for f in await live(ref, a)] == [shanghai]
+    assert [f.location_id for f in await live(ref, b)] == [shanghai]
     assert len([d for d in await decisions(ref, b) if d.status == "routed"]) == 1
     async with tenant_session(ref) as session:
         members = (await session.scalars(select(Order.id).where(Order.merge_id == group.id))).all()
@@ -275,7 +250,7 @@ async def test_merge_policy_options_are_validated(gql, tenant_a):
 
 async def test_another_tenant_cannot_see_or_undo_a_merge(gql, tenant_a, tenant_b, run_jobs):
     ref = await tenant_ref(tenant_a.slug)
-    *_, a, _, _ = await _merge_two(gql, tenant_a, ref, run_jobs, "XT")
+    *_, a, _, _ = await merge_two(gql, tenant_a, ref, run_jobs, "XT")
     order_gid = gid("Order", ref, a)
     data = await gql(UNMERGE, {"input": {"orderId": order_gid}}, api_key=tenant_b.api_key)
     payload = data["unmergeOrder"]
@@ -290,7 +265,7 @@ async def test_another_tenant_cannot_see_or_undo_a_merge(gql, tenant_a, tenant_b
 
 async def test_two_orders_of_one_buyer_routed_at_once_make_one_merge(gql, tenant_a, run_jobs):
     ref = await tenant_ref(tenant_a.slug)
-    _, shanghai, shop = await _setup(gql, tenant_a, ref)
+    _, shanghai, shop = await merge_shop(gql, tenant_a, ref)
     a = await order_in(shop, 0, body("ONCE-A", {"scarf": 1}))
     b = await order_in(shop, 1, body("ONCE-B", {"gloves": 1}, minutes=1))
     # Both routing jobs at once (the advisory lock on the buyer makes them take turns).
