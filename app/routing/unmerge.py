@@ -25,12 +25,21 @@ from app.routing.merge import handed_over, is_released, lock_buyer
 
 
 async def unmerge(
-    session: AsyncSession, order_id: int, *, actor: str, why: str = "", for_good: bool = True
+    session: AsyncSession,
+    order_id: int,
+    *,
+    actor: str,
+    why: str = "",
+    for_good: bool = True,
+    buyer_locked: bool = False,
 ) -> Order:
     """Take the order out of its merge before anything of the group is handed over: the group's
     fulfilment orders are cancelled and every order of it is routed again (the rest together while two
-    or more remain). ``why`` goes on the timelines; ``for_good`` keeps routing from merging it again."""
-    await lock_buyer(session, order_id)
+    or more remain). ``why`` goes on the timelines; ``for_good`` keeps routing from merging it again;
+    ``buyer_locked``: the caller took ``lock_buyer`` before changing the order's fingerprint (locking
+    the new one too, after rows, could deadlock)."""
+    if not buyer_locked:
+        await lock_buyer(session, order_id)
     order = await orders.get_order(session, order_id, lock=False)
     if order.merge_id is None:
         raise UserError("NOT_MERGED", f"order {order.number} is not merged with other orders", "orderId")
@@ -111,7 +120,12 @@ async def edit_address(session: AsyncSession, order_id: int, address: dict, *, a
         return order
     try:
         return await unmerge(
-            session, order.id, actor=actor, why=": its address no longer matches", for_good=False
+            session,
+            order.id,
+            actor=actor,
+            why=": its address no longer matches",
+            for_good=False,
+            buyer_locked=True,
         )
     except UserError as exc:
         if exc.code != "ALREADY_RELEASED":
