@@ -85,6 +85,7 @@ class Shipping:
 
 
 async def shipping(session: AsyncSession, order: Order, lines: list[OpenLine]) -> Shipping:
+    """The tenant's carriers, the order's open ``lines`` as one parcel, its address, the policy weights."""
     rows = (await session.scalars(select(Carrier).order_by(Carrier.code))).all()
     grams = dict(
         (
