@@ -7,7 +7,7 @@ A carrier row (``routing.models.Carrier``) holds its services; ``services`` has 
         "rates": {"<rate key>": {"first_kg": 12, "extra_kg": 2}, ...},  # required, at least one
         "sla_days": 1.5,      # optional: else the carrier's sla_days
         "cold_chain": false,  # optional: else the carrier's cold_chain
-        "cutoff": "17:00"}}   # optional: else the carrier's cutoff (local time, see BUSINESS_TZ)
+        "cutoff": "17:00"}}   # optional: else the carrier's cutoff (local time, see geo.BUSINESS_TZ)
 
 Rate keys: ``local`` (origin and destination in one province), a province (``Sichuan`` or ``四川``,
 stored as the city table's English name), a region of the city table (``East``, ``Southwest``...), or
@@ -43,7 +43,6 @@ from app.catalog.models import Material
 from app.errors import NotFound, UserError
 from app.inventory.models import Location
 from app.routing import geo
-from app.routing.inputs import BUSINESS_TZ  # cut-offs are local times there
 from app.routing.models import Carrier
 
 DEFAULT_UNIT_WEIGHT_G = 500  # a unit whose material has no weight_g counts as this
@@ -278,7 +277,7 @@ def price(rate: Mapping[str, float], weight_kg: float) -> float:
 def after_cutoff(cutoff: str | None, now: datetime) -> bool:
     if not cutoff:
         return False
-    local = now.astimezone(ZoneInfo(BUSINESS_TZ)).strftime("%H:%M")
+    local = now.astimezone(ZoneInfo(geo.BUSINESS_TZ)).strftime("%H:%M")
     return local >= cutoff
 
 
@@ -458,6 +457,26 @@ def choose(
         return Choice(None, None, "none_can_serve", options, notes, **base)
     best.chosen = True
     return Choice(best.carrier, best.service, "scored", options, notes, **base)
+
+
+@dataclass(frozen=True)
+class Quote:
+    cost: float
+    sla_days: float
+
+
+def quote(
+    carriers: Sequence[CarrierInfo],
+    parcel: Parcel,
+    *,
+    requested: str | None = None,
+    weights: Mapping[str, float] | None = None,
+    now: datetime | None = None,
+) -> Quote | None:
+    """Cost and SLA days of ``parcel`` with the service ``choose`` would pick (the engine's mandated
+    carrier is not known yet: its rules run later); None when no carrier can serve it."""
+    win = choose(carriers, parcel, requested=requested, weights=weights, now=now).winner
+    return None if win is None else Quote(win.cost, win.sla_days)
 
 
 # ----------------------------------------------------------------------------------------- routing

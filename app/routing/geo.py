@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(__file__).parent / "data" / "cn_cities.csv"
+# local time of the business: "today" for a location's load, carriers' cut-offs
+BUSINESS_TZ = "Asia/Shanghai"
 
 PROVINCES_ZH = {
     "北京": "Beijing",

@@ -8,11 +8,22 @@ per material), location ids are the ``locations`` row ids.
 Lines already on a live fulfilment order (not rejected or cancelled) are not routed again: what is left
 is what a re-route after a rejection works on, and nothing left means the order is routed (the
 idempotency of ``route_order``).
+
+Shipping cost and SLA of each candidate: the price and SLA days of one parcel holding all the order's
+open parcel lines (weights from ``Material.weight_g``, ``carriers.DEFAULT_UNIT_WEIGHT_G`` when
+unknown; cold chain when any line needs it) from the location to the delivery address, with the carrier
+service ``carriers.choose`` would pick for it (the order's requested carrier, else the lowest score
+under the policy's ``carrier_weights``); the same rule that later picks each shipment's carrier, short
+of the engine's mandated carrier, which its rules decide. A location no carrier can serve from gets the
+highest cost and SLA of the others (unknown is not cheap); with no carriers at all every candidate keeps
+cost 0 and the default SLA, so neither factor moves a decision. The rate tables price by weight, not
+distance: ``cost_per_km`` stays 0.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -24,11 +35,11 @@ from app.customers.models import Customer
 from app.fulfillment.models import CLOSED_WITHOUT_SHIPPING, FulfillmentOrder, FulfillmentOrderLine
 from app.inventory.models import Location, StockLevel
 from app.orders.models import Order, OrderLine, OrderLineMaterial
-from app.routing import geo
+from app.routing import carriers, geo, policies
 from app.routing.engine import Candidate, Decision, LineInput, OrderInput, stored_inputs
-from app.routing.models import RoutingDecision
+from app.routing.models import Carrier, RoutingDecision
 
-BUSINESS_TZ = "Asia/Shanghai"  # "today" for a location's load (channels default to it too)
+BUSINESS_TZ = geo.BUSINESS_TZ  # "today" for a location's load (channels default to it too)
 FULFILMENT_TYPES = ("delivery", "pickup", "same_day")
 COLD_CHAIN_TAG = "cold_chain"  # a location tag: it can ship cold-chain lines
 
@@ -55,6 +66,47 @@ class Built:
     candidates: list[Candidate]
     lines: dict[str, OpenLine] = field(default_factory=dict)  # engine line id -> line
     kinds: dict[int, str] = field(default_factory=dict)  # location id -> kind
+
+
+@dataclass(frozen=True)
+class Shipping:
+    """The order as one parcel, and the carriers that could take it: what each candidate is priced by."""
+
+    carriers: Sequence[carriers.CarrierInfo]
+    destination: carriers.Area
+    weight_kg: float
+    cold_chain: bool
+    requested: str | None
+    weights: Mapping[str, float]
+
+    def quote(self, origin: carriers.Area) -> carriers.Quote | None:
+        parcel = carriers.Parcel(origin, self.destination, self.weight_kg, self.cold_chain)
+        return carriers.quote(self.carriers, parcel, requested=self.requested, weights=self.weights)
+
+
+async def shipping(session: AsyncSession, order: Order, lines: list[OpenLine]) -> Shipping:
+    """The tenant's carriers, the order's open ``lines`` as one parcel, its address, the policy weights."""
+    rows = (await session.scalars(select(Carrier).order_by(Carrier.code))).all()
+    grams = dict(
+        (
+            await session.execute(
+                select(Material.id, Material.weight_g).where(Material.id.in_({x.material_id for x in lines}))
+            )
+        ).all()
+    )
+    total_g = sum((grams.get(x.material_id) or carriers.DEFAULT_UNIT_WEIGHT_G) * x.quantity for x in lines)
+    address = order.address or {}
+    city, province = address.get("city"), address.get("province")
+    return Shipping(
+        [carriers.CarrierInfo.from_row(r) for r in rows],
+        carriers.area_of(
+            city if isinstance(city, str) else None, province if isinstance(province, str) else None
+        ),
+        total_g / 1000,
+        any(x.cold_chain for x in lines),
+        order.requested_carrier,
+        policies.carrier_weights(await policies.active_row(session)),
+    )
 
 
 async def open_lines(session: AsyncSession, order_id: int) -> list[OpenLine]:
@@ -130,13 +182,19 @@ def _today_start():
 
 
 async def candidates(
-    session: AsyncSession, material_ids: list[int], codes: dict[int, str], excluded: dict[int, str]
+    session: AsyncSession,
+    material_ids: list[int],
+    codes: dict[int, str],
+    excluded: dict[int, str],
+    ship: Shipping | None = None,
 ) -> tuple[list[Candidate], dict[int, str]]:
     """Every location (whatever its status: the rules exclude, and the decision says why) with the
-    availability of the order's materials, and its load today. Locations the order must not use again
-    get status ``rejected``; locations with no coordinates nor a known city get ``unlocated``: the
-    default status rule excludes both with that reason."""
+    availability of the order's materials, its load today, and what shipping the order from it costs
+    and takes (``ship``; see the module docstring). Locations the order must not use again get status
+    ``rejected``; locations with no coordinates nor a known city get ``unlocated``: the default status
+    rule excludes both with that reason."""
     locations = (await session.scalars(select(Location).order_by(Location.id))).all()
+    quotes = _quotes(locations, ship)
     stock: dict[int, dict[str, int]] = defaultdict(dict)
     if material_ids:
         for location_id, material_id, available in (
@@ -192,9 +250,26 @@ async def candidates(
                 daily_capacity=loc.daily_capacity or 0,
                 load_today=int(load.get(loc.id, 0)),
                 stock=stock.get(loc.id, {}),
+                **quotes.get(loc.id, {}),
             )
         )
     return out, kinds
+
+
+def _quotes(locations: Sequence[Location], ship: Shipping | None) -> dict[int, dict[str, float]]:
+    """``cost_per_shipment`` and ``sla_days`` per location id; a location no carrier serves from gets
+    the worst of the others; none when no location can be priced."""
+    if ship is None or not ship.carriers:
+        return {}
+    priced = {loc.id: ship.quote(carriers.area_of(loc.city, loc.province)) for loc in locations}
+    known = [q for q in priced.values() if q is not None]
+    if not known:
+        return {}
+    worst = carriers.Quote(max(q.cost for q in known), max(q.sla_days for q in known))
+    return {
+        i: {"cost_per_shipment": (q or worst).cost, "sla_days": (q or worst).sla_days}
+        for i, q in priced.items()
+    }
 
 
 async def build(
@@ -229,7 +304,13 @@ async def build(
         fulfilment_type=kind if kind in FULFILMENT_TYPES else "delivery",
     )
     codes = {x.material_id: x.material_code for x in lines}
-    cands, kinds = await candidates(session, sorted(codes), codes, await rejected_by(session, order.id))
+    cands, kinds = await candidates(
+        session,
+        sorted(codes),
+        codes,
+        await rejected_by(session, order.id),
+        await shipping(session, order, lines),
+    )
     return Built(order_input, cands, {x.key: x for x in lines}, kinds)
 
 
