@@ -41,7 +41,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.config import get_settings
 from app.db import ControlBase, Database, TenantRef, get_db
-from app.redis import REDIS_DOWN, RedisOutage
+from app.redis import RedisOutage, is_redis_down
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ async def relay_once(
                     kwargs["tenant_id"] = row.tenant_id
                 await redis.enqueue_job(row.job, _job_id=job_id(row.id), _queue_name=queue_name, **kwargs)
             except Exception as exc:  # Redis down or refusing: keep the row, try again later
-                if outage is not None and isinstance(exc, REDIS_DOWN):
+                if outage is not None and is_redis_down(exc):
                     outage.failed(exc)
                 else:
                     log.warning("outbox relay could not enqueue %s: %s", row.id, exc)

@@ -9,6 +9,7 @@ import time
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 
 from app.config import get_settings
 
@@ -41,6 +42,14 @@ async def close_redis() -> None:
 
 # What "Redis is not there" looks like: refused or broken connections, timeouts, a server still loading.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError covers TimeoutError
+
+
+def is_redis_down(exc: BaseException) -> bool:
+    """True for REDIS_DOWN, and for the WatchError redis-py raises when the connection under a WATCH
+    is lost."""
+    if isinstance(exc, WatchError):
+        return isinstance(exc.__context__, REDIS_DOWN)
+    return isinstance(exc, REDIS_DOWN)
 
 
 class RedisOutage:

@@ -36,7 +36,7 @@ from app.inventory.jobs import sync_channel_stock
 from app.logs import configure_logging
 from app.orders.jobs import inbox_sweep, resume_waiting_orders, run_order_automation
 from app.outbox import run_relay
-from app.redis import REDIS_DOWN, RedisOutage, redis_settings
+from app.redis import REDIS_DOWN, RedisOutage, is_redis_down, redis_settings
 from app.routing.jobs import route_order
 
 log = logging.getLogger("app.worker")
@@ -193,7 +193,9 @@ class OmsWorker(Worker):
             return await super()._poll_iteration()
         try:
             await super()._poll_iteration()
-        except REDIS_DOWN as exc:
+        except Exception as exc:
+            if not is_redis_down(exc):
+                raise
             await asyncio.sleep(self.redis_outage.failed(exc))
         else:
             self.redis_outage.ok()
@@ -207,8 +209,12 @@ class OmsWorker(Worker):
             counter, task = self.job_counter, self.tasks.get(job_id.decode())
             try:
                 await super().start_jobs([job_id])
-            except REDIS_DOWN:
-                if self.job_counter > counter and self.tasks.get(job_id.decode()) is task:
+            except Exception as exc:
+                if (
+                    is_redis_down(exc)
+                    and self.job_counter > counter
+                    and self.tasks.get(job_id.decode()) is task
+                ):
                     self._release_sem_dec_counter_on_complete()
                 raise
 

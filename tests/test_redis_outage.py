@@ -91,30 +91,41 @@ def own_redis():
     server.kill()
 
 
-@pytest.fixture
-def worker_process(own_redis, tmp_path):
-    """``oms worker`` as its own process against the test database and ``own_redis``; its JSON log
-    lines are read from ``log``."""
-    log = tmp_path / "worker.log"
+def spawn_worker(redis_url: str, log: Path) -> subprocess.Popen:
+    """``oms worker`` as its own process against the test database and ``redis_url``; its JSON log lines
+    go to ``log``."""
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "worker"],
             cwd=PROJECT_ROOT,
-            env={**os.environ, "OMS_REDIS_URL": own_redis.url},
+            env={**os.environ, "OMS_REDIS_URL": redis_url},
             stdout=subprocess.DEVNULL,
             stderr=out,
         )
     process.log = log
+    return process
+
+
+def stop(process: subprocess.Popen) -> int:
+    """SIGTERM, as a supervisor stops it; the exit code (SIGKILL after 15 s, which fails the check)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+            return -9
+    return process.returncode
+
+
+@pytest.fixture
+def worker_process(own_redis, tmp_path):
+    process = spawn_worker(own_redis.url, tmp_path / "worker.log")
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        stop(process)
 
 
 def log_lines(log: Path) -> list[dict]:
@@ -199,3 +210,24 @@ async def test_the_worker_waits_out_a_redis_restart_and_routes_every_order_once(
         down = [x for x in lines if x["logger"] == logger and "Redis unreachable" in x["msg"]]
         back = [x for x in lines if x["logger"] == logger and "Redis is back" in x["msg"]]
         assert len(down) == 1 and len(back) == 1, (logger, down, back)
+
+
+async def test_a_worker_started_while_redis_is_down_waits_for_it_and_stops_cleanly_on_sigterm(
+    db, own_redis, tmp_path
+):
+    own_redis.kill()
+    process = spawn_worker(own_redis.url, tmp_path / "worker.log")
+    try:
+        await asyncio.sleep(3)
+        assert process.poll() is None, "oms worker exited: Redis was not there at start"
+        own_redis.start()
+        await wait_until(lambda: worker_polls(own_redis.url), "the worker's first poll", within_s=30)
+        own_redis.kill()  # and a supervisor stops it in the middle of the next outage
+        await asyncio.sleep(1)
+        assert process.poll() is None
+    finally:
+        code = stop(process)
+    assert code == 0, code
+    lines = log_lines(process.log)
+    down = [x for x in lines if x["logger"] == "app.worker" and "Redis unreachable" in x["msg"]]
+    assert len(down) == 2, down  # once per outage, not once per try
