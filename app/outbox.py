@@ -41,6 +41,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.config import get_settings
 from app.db import ControlBase, Database, TenantRef, get_db
+from app.redis import RedisOutage, is_redis_down
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +107,14 @@ def job_id(outbox_id: int) -> str:
     return f"{get_settings().redis_prefix}:outbox:{outbox_id}"
 
 
-async def relay_once(db: Database, redis: ArqRedis, *, queue_name: str, batch: int = 200) -> int:
+async def relay_once(
+    db: Database, redis: ArqRedis, *, queue_name: str, batch: int = 200, outage: RedisOutage | None = None
+) -> int:
     """Hand one batch of pending rows to arq. Returns how many were handed over.
 
     Rows are locked with SKIP LOCKED so several relays (several workers) never hand the same row twice
-    at the same time; even if one did, the job id makes arq drop the duplicate.
+    at the same time; even if one did, the job id makes arq drop the duplicate. A Redis that is down
+    leaves the rows unsent (with the error) and, given ``outage``, is noted there instead of logged.
     """
     async with db.control_session() as session:
         rows = (
@@ -130,7 +134,10 @@ async def relay_once(db: Database, redis: ArqRedis, *, queue_name: str, batch: i
                     kwargs["tenant_id"] = row.tenant_id
                 await redis.enqueue_job(row.job, _job_id=job_id(row.id), _queue_name=queue_name, **kwargs)
             except Exception as exc:  # Redis down or refusing: keep the row, try again later
-                log.warning("outbox relay could not enqueue %s: %s", row.id, exc)
+                if outage is not None and is_redis_down(exc):
+                    outage.failed(exc)
+                else:
+                    log.warning("outbox relay could not enqueue %s: %s", row.id, exc)
                 await session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == row.id)
@@ -138,6 +145,8 @@ async def relay_once(db: Database, redis: ArqRedis, *, queue_name: str, batch: i
                 )
                 break
             sent.append(row.id)
+            if outage is not None:
+                outage.ok()
         if sent:
             await session.execute(
                 update(OutboxMessage)
@@ -158,19 +167,24 @@ async def run_relay(
     db: Database, redis: ArqRedis, *, queue_name: str, idle_s: float = 0.2, stop: asyncio.Event | None = None
 ) -> None:
     """Relay forever (until ``stop`` is set): drain while there is work, then wait for a NOTIFY from a
-    committed ``enqueue`` or ``idle_s``, whichever comes first."""
+    committed ``enqueue`` or ``idle_s``, whichever comes first. While Redis is down, rows wait and the
+    relay tries again with back-off (a NOTIFY cannot bring Redis back), logging the outage once."""
     stop = stop or asyncio.Event()
     wake = asyncio.Event()
+    outage = RedisOutage("outbox relay", log)
     listener = await _listen(db, wake)
     try:
         while not stop.is_set():
             wake.clear()  # before reading: a NOTIFY arriving while we relay sets it again
             try:
-                n = await relay_once(db, redis, queue_name=queue_name)
+                n = await relay_once(db, redis, queue_name=queue_name, outage=outage)
             except Exception:
                 log.exception("outbox relay failed; retrying")
                 n = 0
-            if n == 0:
+            if outage.down:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), outage.wait_s)
+            elif n == 0:
                 waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
                 try:
                     await asyncio.wait(waits, timeout=idle_s, return_when=asyncio.FIRST_COMPLETED)

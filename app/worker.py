@@ -6,12 +6,16 @@ Every job is reached only through the outbox (``app.outbox.enqueue``) and must b
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import functools
 import logging
+import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq import Retry, cron, func
+from arq.connections import ArqRedis, create_pool
 from arq.constants import in_progress_key_prefix
 from arq.worker import Function, Worker
 from redis.exceptions import RedisError
@@ -32,7 +36,7 @@ from app.inventory.jobs import sync_channel_stock
 from app.logs import configure_logging
 from app.orders.jobs import inbox_sweep, resume_waiting_orders, run_order_automation
 from app.outbox import run_relay
-from app.redis import redis_settings
+from app.redis import REDIS_DOWN, RedisOutage, is_redis_down, redis_settings
 from app.routing.jobs import route_order
 
 log = logging.getLogger("app.worker")
@@ -151,9 +155,88 @@ class WorkerSettings:
     poll_delay = 0.05  # arq's default 0.5 s adds ~250 ms to every hop of an order's way through jobs
 
 
+class OmsWorker(Worker):
+    """arq's Worker, riding out Redis outages. arq lets the first Redis error of a poll end ``main``,
+    and the process exits within one poll; the outbox relay lives in this process, so a long-running
+    worker instead waits (logging the outage once), retries with back-off and carries on when Redis is
+    back. A burst worker (a one-off drain) still stops on the error: its caller wants to know."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.redis_outage = RedisOutage("worker", log, first_s=0.5)
+
+    async def main(self) -> None:
+        if self._pool is None and not self.burst:
+            self._pool = await self._connect()
+        await super().main()
+
+    async def _connect(self) -> ArqRedis:
+        """The worker's Redis pool, once Redis answers (arq's own retries would log every try)."""
+        settings = dataclasses.replace(self.redis_settings, conn_retries=0)
+        while True:
+            try:
+                pool = await create_pool(
+                    settings,
+                    job_deserializer=self.job_deserializer,
+                    job_serializer=self.job_serializer,
+                    default_queue_name=self.queue_name,
+                    expires_extra_ms=self.expires_extra_ms,
+                )
+            except REDIS_DOWN as exc:
+                await asyncio.sleep(self.redis_outage.failed(exc))
+            else:
+                self.redis_outage.ok()
+                return pool
+
+    async def _poll_iteration(self) -> None:
+        if self.burst:
+            return await super()._poll_iteration()
+        try:
+            await super()._poll_iteration()
+        except Exception as exc:
+            if not is_redis_down(exc):
+                raise
+            await asyncio.sleep(self.redis_outage.failed(exc))
+        else:
+            self.redis_outage.ok()
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        """arq's, one job at a time: arq takes a slot before it asks Redis whether the job is free, and
+        a Redis error there would keep the slot for good (enough outages and the worker takes nothing)."""
+        for job_id in job_ids:
+            if self.job_counter >= self.max_jobs:
+                return
+            counter, task = self.job_counter, self.tasks.get(job_id.decode())
+            try:
+                await super().start_jobs([job_id])
+            except Exception as exc:
+                if (
+                    is_redis_down(exc)
+                    and self.job_counter > counter
+                    and self.tasks.get(job_id.decode()) is task
+                ):
+                    self._release_sem_dec_counter_on_complete()
+                raise
+
+    async def close(self) -> None:
+        """arq's close, except that a Redis that is down does not skip the shut-down hook (the relay's
+        stop, the database's close)."""
+        if not self._handle_signals:
+            self.handle_sig(signal.SIGUSR1)
+        if not self._pool:
+            return
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        with contextlib.suppress(*REDIS_DOWN):
+            await self.pool.delete(self.health_check_key)
+        if self.on_shutdown:
+            await self.on_shutdown(self.ctx)
+        await self.pool.aclose(close_connection_pool=True)
+        self._pool = None
+
+
 def make_worker(*, burst: bool = False, handle_signals: bool = True, **overrides) -> Worker:
     settings = get_settings()
-    return Worker(
+    return OmsWorker(
         functions=WorkerSettings.functions,
         # A burst worker (tests, one-off drains) runs what is queued and stops: no periodic sweep.
         cron_jobs=[] if burst else WorkerSettings.cron_jobs,
