@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.channels.normalized import Address, Buyer
 from app.customers import identity
 from app.customers.models import Customer, CustomerIdentity
+from app.errors import NotFound, UserError
 from app.inventory import arrays
 
 
@@ -129,3 +130,37 @@ async def resolve_customer(
 
 def display_name(buyer: Buyer, address: Address) -> str:
     return (buyer.name or address.name or buyer.nick or "")[:200]
+
+
+MAX_TAGS = 20
+MAX_TAG_LENGTH = 50  # customers.tags is varchar(50)[]
+
+
+def normalise_tags(tags: list[str]) -> list[str]:
+    """Tags as routing rules compare them: trimmed, lower-case, each once (first spelling's place kept).
+    "VIP " and "vip" are one tag, so a rule written ``vip`` matches whatever the operator typed."""
+    out: list[str] = []
+    for i, raw in enumerate(tags):
+        tag = raw.strip().lower()
+        if not 1 <= len(tag) <= MAX_TAG_LENGTH or not tag.isprintable():
+            raise UserError(
+                "INVALID_TAG",
+                f"a tag is 1-{MAX_TAG_LENGTH} printable characters once trimmed",
+                ["tags", str(i)],
+            )
+        if tag not in out:
+            out.append(tag)
+    if len(out) > MAX_TAGS:
+        raise UserError("TOO_MANY_TAGS", f"a customer has at most {MAX_TAGS} tags", "tags")
+    return out
+
+
+async def set_tags(session: AsyncSession, customer_id: int, tags: list[str]) -> Customer:
+    """Replace the customer's tags (an empty list clears them); the next routing reads them."""
+    clean = normalise_tags(tags)
+    customer = await session.scalar(select(Customer).where(Customer.id == customer_id).with_for_update())
+    if customer is None:
+        raise NotFound("customer", "customerId")
+    customer.tags = clean
+    await session.flush()
+    return customer

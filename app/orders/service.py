@@ -19,6 +19,12 @@ from app.errors import NotFound, UserError
 from app.fulfillment import service as fulfillment
 from app.inventory import reservations
 from app.orders import lines, states, timeline
+from app.orders.automations import (  # noqa: F401  (settings live there; kept importable from here)
+    create_automation,
+    delete_automation,
+    list_automations,
+    set_automation_enabled,
+)
 from app.orders.models import Automation, Order, OrderHold, OrderLine, OrderStatus
 
 MANUAL_HOLD = "manual"
@@ -328,77 +334,3 @@ async def run_automation(session: AsyncSession, order_id: int, automation_id: in
     else:
         return "unknown_action"
     return "done"
-
-
-AUTOMATION_ACTIONS = ("cancel", "release")
-MAX_AUTOMATION_MINUTES = 60 * 24 * 30
-
-
-async def create_automation(
-    session: AsyncSession,
-    name: str,
-    on_status: str,
-    action: str,
-    after_minutes: int,
-    hold_code: str | None = None,
-) -> Automation:
-    """An action run ``after_minutes`` after an order enters ``on_status``: cancel (where the state
-    machine allows it) or release holds (of ``hold_code``, or all) of orders on hold."""
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise UserError("INVALID_NAME", "a name is 1-100 characters", "name")
-    try:
-        status = OrderStatus(on_status)
-    except ValueError:
-        raise UserError("INVALID_STATUS", f"{on_status!r} is not an order status", "onStatus") from None
-    if action not in AUTOMATION_ACTIONS:
-        raise UserError("INVALID_ACTION", f"action must be one of {', '.join(AUTOMATION_ACTIONS)}", "action")
-    if action == "cancel" and OrderStatus.cancelled not in states.TRANSITIONS[status]:
-        raise UserError("INVALID_STATUS", f"an order that is {status.value} cannot be cancelled", "onStatus")
-    if action == "release" and status is not OrderStatus.on_hold:
-        raise UserError("INVALID_STATUS", "only orders on hold can have their holds released", "onStatus")
-    if hold_code is not None:
-        hold_code = hold_code.strip()
-        if action != "release" or not hold_code or len(hold_code) > 40:
-            raise UserError(
-                "INVALID_HOLD_CODE", "a hold code (1-40 characters) goes with release", "holdCode"
-            )
-    if isinstance(after_minutes, bool) or not isinstance(after_minutes, int):
-        raise UserError("INVALID_DELAY", "after_minutes must be a whole number", "afterMinutes")
-    if not 0 <= after_minutes <= MAX_AUTOMATION_MINUTES:
-        raise UserError(
-            "INVALID_DELAY", f"after_minutes must be from 0 to {MAX_AUTOMATION_MINUTES}", "afterMinutes"
-        )
-    row = Automation(
-        name=name,
-        on_status=status.value,
-        action=action,
-        after_minutes=after_minutes,
-        hold_code=hold_code,
-        enabled=True,
-    )
-    session.add(row)
-    await session.flush()
-    return row
-
-
-async def set_automation_enabled(session: AsyncSession, automation_id: int, enabled: bool) -> Automation:
-    """Pause or resume; jobs already scheduled by a paused automation do nothing when they run."""
-    row = await session.get(Automation, automation_id)
-    if row is None:
-        raise NotFound("automation")
-    row.enabled = bool(enabled)
-    await session.flush()
-    return row
-
-
-async def delete_automation(session: AsyncSession, automation_id: int) -> None:
-    row = await session.get(Automation, automation_id)
-    if row is None:
-        raise NotFound("automation")
-    await session.delete(row)
-    await session.flush()
-
-
-async def list_automations(session: AsyncSession) -> list[Automation]:
-    return list((await session.scalars(select(Automation).order_by(Automation.id))).all())
