@@ -25,7 +25,7 @@ from app.db import TenantRef, get_db, tenant_session
 from app.inbox import InboxMessage, InboxStatus
 from app.inventory import ledger
 from app.inventory.models import ChannelUsage, NetworkStock, Reservation, StockMovement
-from app.orders import audit, batch, doors, service
+from app.orders import audit, automations, batch, doors
 from app.orders.ingest import ingest
 from app.orders.models import Order, OrderEvent, OrderHold, OrderLine, OrderLineMaterial, OrderStatus
 from app.outbox import OutboxMessage
@@ -52,7 +52,7 @@ async def shop(ref: TenantRef, stock: int = 100):
         s = await make_sellable(ref, channel.id, stock=stock, location_id=location, kind=kind, sku_id=sku)
         materials[s.material_id] = sku
     async with tenant_session(ref) as session:
-        await service.create_automation(
+        await automations.create_automation(
             session, "late", on_status="reserved", action="cancel", after_minutes=60
         )
         await audit.add_blacklist(session, ref.id, "phone", "13900000666", "chargebacks")

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 
 from app.db import control_session, tenant_session
 from app.errors import UserError
-from app.orders import service, states
+from app.orders import automations, service, states
 from app.orders.jobs import run_order_automation
 from app.orders.models import OrderStatus
 from app.outbox import OutboxMessage
@@ -105,15 +105,15 @@ async def test_automation_settings_are_validated(tenant_a):
     async with tenant_session(ref) as session:
         for args, code in bad:
             with pytest.raises(UserError) as err:
-                await service.create_automation(session, *args)
+                await automations.create_automation(session, *args)
             assert err.value.code == code, args
         with pytest.raises(UserError) as err:
-            await service.create_automation(session, "x", "received", "cancel", 5, hold_code="blacklist")
+            await automations.create_automation(session, "x", "received", "cancel", 5, hold_code="blacklist")
         assert err.value.code == "INVALID_HOLD_CODE"
-        row = await service.create_automation(session, "unpaid 30", "received", "cancel", 30)
-        assert [a.id for a in await service.list_automations(session)] == [row.id]
-        await service.delete_automation(session, row.id)
-        assert await service.list_automations(session) == []
+        row = await automations.create_automation(session, "unpaid 30", "received", "cancel", 30)
+        assert [a.id for a in await automations.list_automations(session)] == [row.id]
+        await automations.delete_automation(session, row.id)
+        assert await automations.list_automations(session) == []
 
 
 async def _park_route_jobs() -> None:
@@ -141,7 +141,7 @@ async def test_unpaid_order_is_cancelled_by_an_automation_run_by_the_worker(tena
     channel = await make_channel(ref, "web")
     s = await make_sellable(ref, channel.id, stock=5)
     async with tenant_session(ref) as session:
-        automation = await service.create_automation(session, "cancel unpaid", "received", "cancel", 0)
+        automation = await automations.create_automation(session, "cancel unpaid", "received", "cancel", 0)
     unpaid = await ingest_one(ref, channel, web_order("AU-1", [line_of(s)], status="pending_payment"))
     paid = await ingest_one(ref, channel, web_order("AU-2", [line_of(s)]))  # never received-and-waiting
     [job] = await _automation_jobs(ref.id, unpaid.order_id)
@@ -163,7 +163,7 @@ async def test_automation_for_an_order_that_moved_on_does_nothing(tenant_a, run_
     channel = await make_channel(ref, "web")
     s = await make_sellable(ref, channel.id, stock=5)
     async with tenant_session(ref) as session:
-        await service.create_automation(session, "cancel unpaid", "received", "cancel", 0)
+        await automations.create_automation(session, "cancel unpaid", "received", "cancel", 0)
     unpaid = await ingest_one(ref, channel, web_order("MO-1", [line_of(s)], status="pending_payment"))
     paid = await ingest_one(
         ref, channel, web_order("MO-1", [line_of(s)], updated_at="2026-11-01T10:05:00+08:00")
@@ -186,7 +186,7 @@ async def test_release_automation_lets_held_orders_through(tenant_a, run_jobs):
     channel = await make_channel(ref, "web")
     s = await make_sellable(ref, channel.id, stock=5)
     async with tenant_session(ref) as session:
-        await service.create_automation(
+        await automations.create_automation(
             session, "address review", "on_hold", "release", 0, hold_code="address_incomplete"
         )
     no_street = {"name": "A", "phone": "13700000003", "country": "CN", "city": "成都市"}
@@ -208,8 +208,8 @@ async def test_automation_job_for_a_missing_tenant_or_disabled_automation(tenant
     )
     ref = await tenant_ref(tenant_a.slug)
     async with tenant_session(ref) as session:
-        row = await service.create_automation(session, "paused", "received", "cancel", 0)
-        await service.set_automation_enabled(session, row.id, False)
+        row = await automations.create_automation(session, "paused", "received", "cancel", 0)
+        await automations.set_automation_enabled(session, row.id, False)
     outcome = await run_order_automation(
         {}, outbox_id=1, tenant_id=ref.id, order_id=1, automation_id=row.id, entered_at="2026-01-01T00:00:00"
     )

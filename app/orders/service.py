@@ -19,12 +19,6 @@ from app.errors import NotFound, UserError
 from app.fulfillment import service as fulfillment
 from app.inventory import reservations
 from app.orders import lines, states, timeline
-from app.orders.automations import (  # noqa: F401  (settings live there; kept importable from here)
-    create_automation,
-    delete_automation,
-    list_automations,
-    set_automation_enabled,
-)
 from app.orders.models import Automation, Order, OrderHold, OrderLine, OrderStatus
 
 MANUAL_HOLD = "manual"

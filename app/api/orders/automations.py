@@ -18,7 +18,7 @@ from app.api.orders.types import OrderStatusEnum
 from app.api.relay import TenantScopedNode, load_nodes
 from app.api.scopes import guarded_by
 from app.errors import UserError
-from app.orders import automations as service
+from app.orders import automations
 from app.orders.models import Automation, OrderStatus
 
 ACTION_HELP = "cancel (where the order can be cancelled) or release (holds of orders on hold)."
@@ -121,7 +121,7 @@ class AutomationQueries:
     @strawberry.field(permission_classes=READ, description="The tenant's order automations, oldest first.")
     async def automations(self, info: Info) -> list[AutomationNode]:
         async with info.context.tenant_session() as session:
-            return [AutomationNode.from_row(row) for row in await service.list_automations(session)]
+            return [AutomationNode.from_row(row) for row in await automations.list_automations(session)]
 
 
 @strawberry.type
@@ -132,7 +132,7 @@ class AutomationMutations:
     )
     async def create_automation(self, info: Info, input: CreateAutomationInput) -> AutomationPayload:
         async def work(session: AsyncSession) -> AutomationNode:
-            row = await service.create_automation(
+            row = await automations.create_automation(
                 session,
                 input.name,
                 input.on_status.value,
@@ -150,7 +150,7 @@ class AutomationMutations:
     async def update_automation(self, info: Info, input: UpdateAutomationInput) -> AutomationPayload:
         async def work(session: AsyncSession) -> AutomationNode:
             automation_id = need_row(info, input.id, "Automation", "automation")
-            row = await service.update_automation(session, automation_id, _changes(input))
+            row = await automations.update_automation(session, automation_id, _changes(input))
             return AutomationNode.from_row(row)
 
         automation, errors = await in_tenant(info, work)
@@ -161,7 +161,7 @@ class AutomationMutations:
     )
     async def delete_automation(self, info: Info, input: DeleteAutomationInput) -> DeleteAutomationPayload:
         async def work(session: AsyncSession) -> None:
-            await service.delete_automation(session, need_row(info, input.id, "Automation", "automation"))
+            await automations.delete_automation(session, need_row(info, input.id, "Automation", "automation"))
 
         _, errors = await in_tenant(info, work)
         return DeleteAutomationPayload(deleted_id=None if errors else input.id, user_errors=errors)
