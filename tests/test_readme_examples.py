@@ -12,15 +12,12 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
-import sys
-import time
 
-import httpx
 import pytest
 
 from app.config import PROJECT_ROOT
+from tests.server_support import oms_serve
 
 SKIP_MARKER = "<!-- not run by tests -->"
 SHELL_LANGUAGES = {"sh", "bash", "shell", "console"}
@@ -55,37 +52,10 @@ def json_documents(text: str) -> list:
     return docs
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server_address(db):
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError("oms serve did not come up")
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with oms_serve() as (_, url):
+        yield url.removeprefix("http://")
 
 
 def test_readme_shell_examples_work_as_written(server_address, tmp_path):

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -16,6 +14,7 @@ from sqlalchemy import text
 
 from app.config import PROJECT_ROOT
 from tests.conftest import SIGNUP
+from tests.server_support import oms_serve
 
 LOGIN = """
 mutation($input: LoginInput!) { login(input: $input) { accessToken userErrors { field code message } } }"""
@@ -163,33 +162,6 @@ async def test_signups_are_limited_per_address(client_from, settings_env):
     assert data["signup"]["userErrors"] == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(**env: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return server, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    server.kill()
-    raise AssertionError("oms serve did not come up")
-
-
 def _failed_login(url: str, email: str, claimed_address: str) -> str:
     response = httpx.post(
         f"{url}/graphql",
@@ -206,13 +178,9 @@ def test_forwarded_for_is_believed_only_from_configured_proxies(db, trusted):
     env = {"OMS_LOGIN_MAX_FAILURES": "1", "OMS_REDIS_PREFIX": prefix}
     if trusted:
         env["OMS_TRUSTED_PROXIES"] = "127.0.0.1"
-    server, url = _serve(**env)
-    try:
+    with oms_serve(**env) as (_, url):
         # Each attempt claims another address and another email: only the address budget (4) can bite.
         codes = [_failed_login(url, f"u{i}@fwd.example.com", f"203.0.113.{i + 1}") for i in range(6)]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     if trusted:  # the proxy is trusted: each claimed address is its own client
         assert codes == ["INVALID_CREDENTIALS"] * 6, codes
     else:  # an untrusted client cannot pick its address: all six count against 127.0.0.1

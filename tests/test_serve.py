@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from app.config import PROJECT_ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.server_support import oms_serve
 
 
 def _children(pid: int) -> list[int]:
@@ -33,30 +22,9 @@ def _children(pid: int) -> list[int]:
 
 
 def test_serve_with_two_workers_runs_two_api_processes_on_one_port(db):
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
-        cwd=PROJECT_ROOT,
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError("oms serve --workers 2 did not come up")
+    with oms_serve("--workers", "2") as (server, url):
         workers = [
             pid for pid in _children(server.pid) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
         ]
         assert len(workers) == 2, workers
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200

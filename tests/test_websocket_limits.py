@@ -4,9 +4,6 @@ messages, the legacy protocol. Each ends in a defined close code or a coded erro
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,10 +14,9 @@ from httpx_ws import WebSocketDisconnect, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 
 from app.api.view import CONNECTION_INIT_TIMEOUT, MAX_OPERATIONS_PER_CONNECTION, MAX_WS_MESSAGE_BYTES
-from app.config import PROJECT_ROOT
 from tests.conftest import CREATE_KEY
+from tests.server_support import oms_serve
 from tests.test_order_subscriptions import SUBSCRIBE, close_code
-from tests.test_serve import _free_port
 
 REVOKE = "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { userErrors { code } } }"
 
@@ -130,28 +126,8 @@ async def test_a_deeply_nested_message_closes_with_4400(app, tenant_a):
 @pytest.fixture
 def served(db):
     """``oms serve`` on a free port: the uvicorn settings the API really runs with."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("oms serve did not come up")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with oms_serve() as (_, url):
+        yield url
 
 
 async def test_oms_serve_closes_a_websocket_on_an_oversized_message(served, tenant_a):
