@@ -16,7 +16,7 @@ from strawberry.types import Info
 
 from app.api.errors import UserErrorType, in_tenant
 from app.api.orders.common import ADMIN, READ, READ_SCOPE, need_row
-from app.api.relay import TenantScopedNode, load_nodes, paginate
+from app.api.relay import RowLoader, TenantScopedNode, load_nodes, paginate
 from app.api.scopes import guarded_by
 from app.errors import UserError
 from app.routing import carriers as service
@@ -55,16 +55,7 @@ class CarrierNode(TenantScopedNode):
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
-        return await load_nodes(info, _Loader(info), node_ids, cls.from_row, tenant_scoped=True)
-
-
-class _Loader:
-    def __init__(self, info: Info) -> None:
-        self.info = info
-
-    async def load_many(self, ids: list[int]) -> list[Carrier]:
-        async with self.info.context.tenant_session() as session:
-            return list((await session.scalars(select(Carrier).where(Carrier.id.in_(ids)))).all())
+        return await load_nodes(info, RowLoader(info, Carrier), node_ids, cls.from_row, tenant_scoped=True)
 
 
 @strawberry.input

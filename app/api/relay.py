@@ -8,7 +8,7 @@ from collections import defaultdict
 from typing import Annotated, Any, TypeVar
 
 import strawberry
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 from strawberry.relay.fields import NodeExtension
@@ -147,6 +147,19 @@ def decode_tenant_node_id(info, gid: strawberry.ID | str | None, type_name: str)
     if parsed.type_name != type_name:
         return None
     return tenant_row_ids(info, [parsed.node_id])[0]
+
+
+class RowLoader:
+    """``load_many`` of one model's rows by id in the tenant session: for node types that have no
+    per-request DataLoader (their lists are read in one query elsewhere)."""
+
+    def __init__(self, info, model) -> None:
+        self.info = info
+        self.model = model
+
+    async def load_many(self, ids: list[int]) -> list[Any]:
+        async with self.info.context.tenant_session() as session:
+            return list((await session.scalars(select(self.model).where(self.model.id.in_(ids)))).all())
 
 
 async def load_nodes(info, loader, node_ids, build, *, tenant_scoped: bool = False):

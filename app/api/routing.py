@@ -11,13 +11,12 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from sqlalchemy import select
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.api.errors import UserErrorType, in_tenant
 from app.api.orders.common import ADMIN, READ, READ_SCOPE, WRITE, actor_name, gid, need_row
-from app.api.relay import TenantScopedNode, decode_tenant_node_id, load_nodes
+from app.api.relay import RowLoader, TenantScopedNode, decode_tenant_node_id, load_nodes
 from app.api.scopes import guarded_by
 from app.errors import UserError
 from app.orders.models import Order
@@ -271,20 +270,9 @@ class RoutingDecisionNode(TenantScopedNode):
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
-        return await load_nodes(info, _DecisionLoader(info), node_ids, cls.from_row, tenant_scoped=True)
-
-
-class _DecisionLoader:
-    """``load_many`` for ``load_nodes`` (node lookups only; lists are read in one query)."""
-
-    def __init__(self, info: Info) -> None:
-        self.info = info
-
-    async def load_many(self, ids: list[int]) -> list[RoutingDecision]:
-        async with self.info.context.tenant_session() as session:
-            return list(
-                (await session.scalars(select(RoutingDecision).where(RoutingDecision.id.in_(ids)))).all()
-            )
+        return await load_nodes(
+            info, RowLoader(info, RoutingDecision), node_ids, cls.from_row, tenant_scoped=True
+        )
 
 
 @strawberry.type

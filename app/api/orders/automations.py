@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 from strawberry.types import Info
@@ -15,7 +14,7 @@ from strawberry.types import Info
 from app.api.errors import UserErrorType, in_tenant
 from app.api.orders.common import READ, READ_SCOPE, WRITE, need_row
 from app.api.orders.types import OrderStatusEnum
-from app.api.relay import TenantScopedNode, load_nodes
+from app.api.relay import RowLoader, TenantScopedNode, load_nodes
 from app.api.scopes import guarded_by
 from app.errors import UserError
 from app.orders import automations
@@ -49,16 +48,7 @@ class AutomationNode(TenantScopedNode):
 
     @classmethod
     async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
-        return await load_nodes(info, _Loader(info), node_ids, cls.from_row, tenant_scoped=True)
-
-
-class _Loader:
-    def __init__(self, info: Info) -> None:
-        self.info = info
-
-    async def load_many(self, ids: list[int]) -> list[Automation]:
-        async with self.info.context.tenant_session() as session:
-            return list((await session.scalars(select(Automation).where(Automation.id.in_(ids)))).all())
+        return await load_nodes(info, RowLoader(info, Automation), node_ids, cls.from_row, tenant_scoped=True)
 
 
 @strawberry.input
