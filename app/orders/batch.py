@@ -30,6 +30,7 @@ from sqlalchemy import BigInteger, DateTime, Integer, String, func, select, upda
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import arrays
 from app.catalog import service as catalog
 from app.catalog.models import Product
 from app.channels.models import Channel
@@ -39,7 +40,7 @@ from app.customers.models import Customer, CustomerIdentity
 from app.customers.service import display_name, identity_hashes, identity_owners
 from app.db import is_lost_connection, is_transient, session_tenant
 from app.errors import UserError
-from app.inventory import arrays, atp, signals
+from app.inventory import atp, signals
 from app.inventory.ledger import check_quantity
 from app.inventory.models import (
     ChannelUsage,
