@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.channels.models import Channel
 from app.db import get_db, tenant_session
 from app.errors import NotFound
-from app.orders import doors
+from app.orders import inbox_replay
 from app.orders.csv_import import import_orders_csv
 from app.orders.models import Order
 from tests.catalog_ops import tenant_ref
@@ -104,7 +104,7 @@ async def test_an_unreadable_file_is_kept_as_failed_and_the_channel_mapping_is_t
     async with tenant_session(ref) as session:
         row = await session.get(Channel, channel.id)
         row.settings = {"csv_mapping": mapping}
-    replayed = await doors.replay(get_db(), ref, report.inbox_id)
+    replayed = await inbox_replay.replay(get_db(), ref, report.inbox_id)
     assert (replayed.status, replayed.outcome) == ("processed", "csv")
     assert replayed.note.startswith("3 orders: 3 created")
     assert await count_orders(tenant_a, channel.id) == 3

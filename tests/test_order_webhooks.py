@@ -18,7 +18,7 @@ from strawberry.relay import GlobalID
 from app.channels.models import Channel
 from app.db import control_session, get_db, tenant_session
 from app.inbox import InboxMessage
-from app.orders import doors
+from app.orders import doors, inbox_replay
 from app.orders.models import Order
 from tests.catalog_ops import UPDATE_CHANNEL, create_channel, tenant_ref
 
@@ -137,7 +137,7 @@ async def test_a_payload_that_cannot_be_parsed_is_kept_as_failed_and_replays_the
     stored = await inbox_row(payload["inboxId"])
     assert (stored.status.value, stored.error, stored.attempts) == ("failed", payload["error"], 1)
 
-    again = await doors.replay(get_db(), tenant_ref(tenant_a), payload["inboxId"])
+    again = await inbox_replay.replay(get_db(), tenant_ref(tenant_a), payload["inboxId"])
     assert (again.status, again.error) == ("failed", payload["error"])  # the stored bytes cannot change
     assert (await inbox_row(payload["inboxId"])).attempts == 2
 
@@ -165,7 +165,7 @@ async def test_an_inactive_channel_keeps_signed_payloads_for_replay_after_reacti
 
     on = await gql(UPDATE_CHANNEL, {"input": {"id": gid, "active": True}}, token=tenant_a.token)
     assert on["updateChannel"]["userErrors"] == []
-    replayed = await doors.replay(get_db(), tenant_ref(tenant_a), answer.json()["inboxId"])
+    replayed = await inbox_replay.replay(get_db(), tenant_ref(tenant_a), answer.json()["inboxId"])
     assert (replayed.status, replayed.outcome) == ("processed", "created")
     assert await count_orders(tenant_a, channel.id) == 1
     stored = await inbox_row(answer.json()["inboxId"])
@@ -231,7 +231,7 @@ async def test_generic_payloads_say_what_they_are_and_others_use_kind(client, gq
     order = fixture("taobao", "order.json").replace(b"2045678912345678901", b"2045678999900001111")
     created = await post(client, tgid, order, oms_headers(taobao.webhook_secret, order))
     assert (created.status_code, created.json()["outcome"]) == (200, "created"), created.text
-    replayed = await doors.replay(get_db(), tenant_ref(tenant_a), early.json()["inboxId"])
+    replayed = await inbox_replay.replay(get_db(), tenant_ref(tenant_a), early.json()["inboxId"])
     assert (replayed.status, replayed.outcome, replayed.kind) == ("processed", "cancelled", "cancel")
     assert replayed.order_id is not None and replayed.order_status == "cancelled"
 
