@@ -218,18 +218,18 @@ async def _import_orders_file(args, data: bytes, mapping: dict | None) -> int:
 async def _inbox(args) -> int:
     from app.db import close_db
     from app.errors import UserError
-    from app.orders import doors
+    from app.orders import inbox_replay
 
     db = _db()
     try:
         ref = await _tenant_ref(db, args.tenant)
         if args.inbox_command == "replay":
-            result = await doors.replay(db, ref, args.id, actor="cli")
+            result = await inbox_replay.replay(db, ref, args.id, actor="cli")
             order = f" order {result.number} ({result.outcome})" if result.number else ""
             detail = result.error or result.note or result.outcome or ""
             print(f"inbox message {result.inbox_id}: {result.status}{order} {detail}".rstrip())
             return 0 if result.ok else 1
-        rows = await doors.list_inbox(db, ref.id, status=args.status, limit=args.limit)
+        rows = await inbox_replay.list_inbox(db, ref.id, status=args.status, limit=args.limit)
     except UserError as exc:
         print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
         return 2

@@ -28,8 +28,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app import arrays
 from app.db import ControlBase
-from app.inventory import arrays
 
 
 class InboxStatus(enum.StrEnum):

@@ -6,8 +6,6 @@ from pathlib import Path
 
 from strawberry.relay import GlobalID
 
-from app.db import TenantRef, schema_for_slug
-
 FIXTURES = Path(__file__).parent / "fixtures" / "catalog"
 ERRORS = "userErrors { field message code }"
 MATERIAL_FIELDS = (
@@ -52,8 +50,9 @@ NODE = "query($id: ID!) { node(id: $id) { __typename id } }"
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }"
 
 
-def tenant_ref(tenant) -> TenantRef:
-    return TenantRef(int(GlobalID.from_id(tenant.tenant_id).node_id), schema_for_slug(tenant.slug))
+def row_id(gid: str) -> int:
+    """The row id inside a tenant-scoped global id (``Type:<tenant id>.<row id>``)."""
+    return int(GlobalID.from_id(gid).node_id.split(".")[1])
 
 
 def errors(payload: dict) -> list[tuple[str, list[str] | None]]:

@@ -5,20 +5,11 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import select
-
 from app.catalog.models import Material, Product, ProductComponent, ProductKind
 from app.channels.models import Channel
-from app.db import TenantRef
 from app.inventory import service
 from app.inventory.models import LocationKind
-from tenants.models import Tenant
-
-
-async def tenant_ref(db, slug: str) -> TenantRef:
-    async with db.control_session() as session:
-        tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
-    return TenantRef(tenant.id, tenant.schema_name)
+from tests.routing_support import gid
 
 
 def code(prefix: str) -> str:
@@ -62,3 +53,74 @@ async def channel(session, is_core: bool = False, **kw) -> Channel:
     session.add(c)
     await session.flush()
     return c
+
+
+ERRORS = "userErrors { field message code }"
+LEVEL = (
+    "id onHand reserved inTransit defective safetyStock available materialId materialCode"
+    " location { id code }"
+)
+RESERVATION = "id reference quantity backordered status materialId channelId"
+
+
+async def mutate(gql, name: str, input: dict, auth: dict, fields: str = "") -> dict:
+    """Run one inventory mutation; returns its payload."""
+    input_type = name[0].upper() + name[1:] + "Input"
+    doc = f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ {fields} {ERRORS} }} }}"
+    return (await gql(doc, {"input": input}, **auth))[name]
+
+
+class Stock:
+    """One tenant's inventory as seen through GraphQL: created rows, their global ids, its credential."""
+
+    def __init__(self, gql, tenant, tref):
+        self.gql, self.tenant, self.tref = gql, tenant, tref
+        self.auth = {"token": tenant.token}
+
+    def id(self, type_name: str, row_id: int) -> str:
+        return gid(type_name, self.tref, row_id)
+
+    async def __call__(self, doc: str, variables: dict | None = None) -> dict:
+        return await self.gql(doc, variables, **self.auth)
+
+    async def mutate(self, name: str, input: dict, fields: str = "") -> dict:
+        return await mutate(self.gql, name, input, self.auth, fields)
+
+    async def location(self, code: str, **extra) -> str:
+        res = await self.mutate(
+            "createLocation", {"code": code, "name": code, "kind": "warehouse", **extra}, "location { id }"
+        )
+        assert res["userErrors"] == [], res
+        return res["location"]["id"]
+
+    async def receive(self, location_id: str, material_id: str, quantity: int) -> dict:
+        res = await self.mutate(
+            "receiveStock",
+            {"locationId": location_id, "materialId": material_id, "quantity": quantity},
+            f"stockLevel {{ {LEVEL} }}",
+        )
+        assert res["userErrors"] == [], res
+        return res["stockLevel"]
+
+    async def reserve(self, reference: str, lines: list[tuple[str, int]], channel_id: str | None = None):
+        return await self.mutate(
+            "reserveStock",
+            {
+                "reference": reference,
+                "channelId": channel_id,
+                "lines": [{"productId": p, "quantity": q} for p, q in lines],
+            },
+            f"reservations {{ {RESERVATION} }}",
+        )
+
+    async def network(self, *material_ids: str) -> list[dict]:
+        doc = (
+            "query($ids: [ID!]!) { networkStock(materialIds: $ids) { materialId onHand reserved available } }"
+        )
+        return (await self(doc, {"ids": list(material_ids)}))["networkStock"]
+
+    async def atp(self, channel_id=None, materials=(), products=()) -> dict:
+        doc = """query($c: ID, $m: [ID!], $p: [ID!]) { availableToPromise(channelId: $c, materialIds: $m,
+          productIds: $p) { materials { materialId available } products { productId available } } }"""
+        variables = {"c": channel_id, "m": list(materials), "p": list(products)}
+        return (await self(doc, variables))["availableToPromise"]

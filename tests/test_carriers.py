@@ -23,10 +23,10 @@ from app.routing.carriers import (
     clean_services,
     price,
 )
+from tests.carriers_support import CREATE, DEACTIVATE, LIST, NODE, ROUTING, UPDATE, create, rate
 from tests.factories import tenant_ref
 from tests.routing_support import (
     CHENGDU,
-    ERRORS,
     SHANGHAI,
     UPDATE_POLICY,
     decisions,
@@ -53,10 +53,6 @@ def carrier(code: str, *, active=True, cold=False, cutoff=None, sla=2.0, **servi
         if days is not None:
             table[name]["sla_days"] = days
     return CarrierInfo(code, code, table, sla, cold, cutoff, active)
-
-
-def rate(first: float, extra: float) -> dict[str, float]:
-    return {"first_kg": first, "extra_kg": extra}
 
 
 SF = carrier("SF", std=({"*": rate(20, 6)}, 1.0))
@@ -237,23 +233,6 @@ def test_bad_services_name_the_field(services, field, message):
 
 # ---- GraphQL -----------------------------------------------------------------------------------------
 
-FIELDS = "id code name services slaDays coldChain cutoff active"
-CREATE = f"""mutation($input: CreateCarrierInput!) {{
-  createCarrier(input: $input) {{ carrier {{ {FIELDS} }} {ERRORS} }} }}"""
-UPDATE = f"""mutation($input: UpdateCarrierInput!) {{
-  updateCarrier(input: $input) {{ carrier {{ {FIELDS} }} {ERRORS} }} }}"""
-DEACTIVATE = f"""mutation($input: DeactivateCarrierInput!) {{
-  deactivateCarrier(input: $input) {{ carrier {{ {FIELDS} }} {ERRORS} }} }}"""
-LIST = """query($filter: CarrierFilter) { carriers(filter: $filter) { edges { node { id code active } } } }"""
-NODE = f"""query($id: ID!) {{ node(id: $id) {{ ... on Carrier {{ {FIELDS} }} }} }}"""
-
-
-async def create(gql, tenant, **values) -> dict:
-    data = await gql(CREATE, {"input": values}, api_key=tenant.api_key)
-    payload = data["createCarrier"]
-    assert payload["userErrors"] == [], payload
-    return payload["carrier"]
-
 
 async def test_carriers_are_created_listed_updated_and_deactivated(gql, tenant_a):
     sf = await create(
@@ -376,9 +355,6 @@ async def test_the_policy_keeps_carrier_weights(gql, tenant_a):
 
 
 # ---- end to end ---------------------------------------------------------------------------------------
-
-ROUTING = """query($id: ID!) { orderRouting(orderId: $id) { decisions { explanation carrier
-  shipments { name carrier carrierService carrierExplanation carrierOptions } } } }"""
 
 
 async def test_a_routed_order_gets_the_chosen_carrier_explained(gql, tenant_a, run_jobs):

@@ -3,9 +3,9 @@ simply not found with B's key), codes are per tenant, and routing in A never use
 
 from __future__ import annotations
 
+from tests.carriers_support import CREATE, DEACTIVATE, LIST, NODE, ROUTING, UPDATE, create, rate
 from tests.factories import tenant_ref
 from tests.routing_support import CHENGDU, drain, fulfillment_orders, gid, ingest, make_shop, warehouse
-from tests.test_carriers import CREATE, DEACTIVATE, LIST, NODE, ROUTING, UPDATE, create, rate
 
 
 async def test_another_tenants_carriers_are_invisible_and_untouchable(gql, tenant_a, tenant_b):

@@ -17,9 +17,10 @@ from tests.catalog_ops import (
     create_material,
     create_product,
     errors,
-    tenant_ref,
+    row_id,
 )
 from tests.conftest import CREATE_KEY
+from tests.factories import tenant_ref
 
 
 async def test_material_create_update_and_read(gql, tenant_a):
@@ -246,19 +247,17 @@ async def test_explode(gql, tenant_a):
     card = await create_product(gql, tenant_a, "E-CARD", "virtual")
     service_ = await create_product(gql, tenant_a, "E-INSTALL", "service")
 
-    def row(gid: str) -> int:
-        return int(GlobalID.from_id(gid).node_id.split(".")[1])
-
-    async with get_db().tenant_session(tenant_ref(tenant_a)) as session:
+    async with get_db().tenant_session(await tenant_ref(tenant_a.slug)) as session:
         exploded = await service.explode(
-            session, [row(p["id"]) for p in (kit, single, gift, card, service_)] + [row(kit["id"]), 999_999]
+            session,
+            [row_id(p["id"]) for p in (kit, single, gift, card, service_)] + [row_id(kit["id"]), 999_999],
         )
     assert exploded == {
-        row(kit["id"]): sorted([(row(machine["id"]), 1), (row(beans["id"]), 3)]),
-        row(single["id"]): [(row(mug["id"]), 1)],
-        row(gift["id"]): [(row(mug["id"]), 1)],
-        row(card["id"]): [],
-        row(service_["id"]): [],
+        row_id(kit["id"]): sorted([(row_id(machine["id"]), 1), (row_id(beans["id"]), 3)]),
+        row_id(single["id"]): [(row_id(mug["id"]), 1)],
+        row_id(gift["id"]): [(row_id(mug["id"]), 1)],
+        row_id(card["id"]): [],
+        row_id(service_["id"]): [],
     }
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from strawberry.relay import GlobalID
-
 from app.catalog.listings import resolve_listing
 from app.db import get_db
 from tests.catalog_ops import (
@@ -20,12 +18,9 @@ from tests.catalog_ops import (
     create_material,
     create_product,
     errors,
-    tenant_ref,
+    row_id,
 )
-
-
-def row(gid: str) -> int:
-    return int(GlobalID.from_id(gid).node_id.split(".")[1])
+from tests.factories import tenant_ref
 
 
 async def test_channel_create_update_list(gql, tenant_a):
@@ -112,19 +107,19 @@ async def test_listings_create_filter_delete_and_resolve(gql, tenant_a):
     assert await listed(channelId="garbage") == []
     assert len(await listed()) == 3
 
-    async with get_db().tenant_session(tenant_ref(tenant_a)) as session:
-        found = await resolve_listing(session, row(tmall["id"]), "1001", "2001")
+    async with get_db().tenant_session(await tenant_ref(tenant_a.slug)) as session:
+        found = await resolve_listing(session, row_id(tmall["id"]), "1001", "2001")
         assert found is not None and found.code == "L-KIT"
-        assert (await resolve_listing(session, row(tmall["id"]), "1002", None)).code == "L-MACHINE"
-        assert (await resolve_listing(session, row(tmall["id"]), "1002", "")).code == "L-MACHINE"
-        assert await resolve_listing(session, row(tmall["id"]), "1001", None) is None  # the SKU matters
-        assert await resolve_listing(session, row(jd["id"]), "1001", "2001") is None  # so does the channel
-        assert await resolve_listing(session, row(tmall["id"]), "9999", "") is None
+        assert (await resolve_listing(session, row_id(tmall["id"]), "1002", None)).code == "L-MACHINE"
+        assert (await resolve_listing(session, row_id(tmall["id"]), "1002", "")).code == "L-MACHINE"
+        assert await resolve_listing(session, row_id(tmall["id"]), "1001", None) is None  # the SKU matters
+        assert await resolve_listing(session, row_id(jd["id"]), "1001", "2001") is None  # so does the channel
+        assert await resolve_listing(session, row_id(tmall["id"]), "9999", "") is None
 
     res = await gql(DELETE_LISTING, {"input": {"id": plain["id"]}}, token=tenant_a.token)
     assert res["deleteChannelListing"] == {"deletedId": plain["id"], "userErrors": []}
     assert (await gql(NODE, {"id": plain["id"]}, token=tenant_a.token))["node"] is None
     res = await gql(DELETE_LISTING, {"input": {"id": plain["id"]}}, token=tenant_a.token)
     assert errors(res["deleteChannelListing"]) == [("NOT_FOUND", ["id"])]
-    async with get_db().tenant_session(tenant_ref(tenant_a)) as session:
-        assert await resolve_listing(session, row(tmall["id"]), "1002", "") is None
+    async with get_db().tenant_session(await tenant_ref(tenant_a.slug)) as session:
+        assert await resolve_listing(session, row_id(tmall["id"]), "1002", "") is None

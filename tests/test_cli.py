@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 from sqlalchemy import text
 
-from app.config import PROJECT_ROOT
-
-
-def oms(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "OMS_OWNER_PASSWORD": "cli owner password"},
-        input=input,
-        timeout=120,
-    )
+from tests.cli_support import oms
 
 
 async def test_tenant_create_list_migrate_drop(db):

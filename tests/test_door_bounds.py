@@ -9,11 +9,10 @@ import json
 import secrets
 
 from app.channels.normalized import MAX_LINES
-from tests.catalog_ops import tenant_ref
+from tests.door_support import bearer, fixture, inbox_row, make_webhook_channel, oms_headers, post, upload
+from tests.factories import tenant_ref
+from tests.orders_api_support import INGEST
 from tests.routing_support import connect, gid, sign, warehouse
-from tests.test_order_csv_upload import bearer, upload
-from tests.test_order_webhooks import fixture, inbox_row, make_webhook_channel, oms_headers, post
-from tests.test_orders_api import INGEST
 
 
 def order(**over) -> dict:
@@ -151,7 +150,7 @@ async def test_csv_bounds_are_row_errors_naming_line_and_column(client, gql, ten
 async def test_fulfilment_callbacks_refuse_deep_bodies_and_control_characters(client, gql, tenant_a):
     """A connector's signed callback: a 100,000-deep body was an internal error (500), a NUL reached
     PostgreSQL; both are now the sender's mistake (422), naming what is wrong."""
-    ref = tenant_ref(tenant_a)
+    ref = await tenant_ref(tenant_a.slug)
     here = await warehouse(ref, "WH", None)
     secret = await connect(gql, tenant_a, ref, here, "https://wms.example.com/hook")
     url = f"/webhooks/fulfilment/{gid('Location', ref, here)}"

@@ -18,7 +18,7 @@ from app.fulfillment import jobs as fulfilment_jobs
 from app.fulfillment import service as fulfillment
 from app.fulfillment.models import ConnectorDelivery, DeliveryStatus, FulfillmentStatus
 from app.inbox import InboxMessage
-from app.orders import doors
+from app.orders import inbox_replay
 from app.orders.models import Order, OrderStatus
 from app.outbox import OutboxMessage
 from tests.factories import tenant_ref
@@ -178,12 +178,12 @@ async def test_callbacks_skip_steps_repeat_harmlessly_and_never_go_back(
     assert rows[2].error.startswith("the fulfilment order is already packed")
     # A failed callback replays through the same path (and still fails: steps never go back, and the
     # fulfilment order is delivered by now).
-    again = await doors.replay(get_db(), ref, rows[2].id)
+    again = await inbox_replay.replay(get_db(), ref, rows[2].id)
     assert (again.status, again.error) == ("failed", "the fulfilment order is delivered")
     async with control_session() as session:
         assert (await session.get(InboxMessage, rows[2].id)).attempts == 2
     with pytest.raises(UserError) as done:
-        await doors.replay(get_db(), ref, rows[1].id)
+        await inbox_replay.replay(get_db(), ref, rows[1].id)
     assert done.value.code == "ALREADY_PROCESSED"
 
 

@@ -10,17 +10,11 @@ from strawberry.relay import GlobalID
 
 from app.db import get_db
 from app.errors import NotFound, UserError
-from app.orders import doors
-from tests.catalog_ops import UPDATE_CHANNEL, tenant_ref
-from tests.test_cli import oms
-from tests.test_order_webhooks import (
-    count_orders,
-    fixture,
-    inbox_row,
-    make_webhook_channel,
-    oms_headers,
-    post,
-)
+from app.orders import doors, inbox_replay
+from tests.catalog_ops import UPDATE_CHANNEL
+from tests.cli_support import oms
+from tests.door_support import count_orders, fixture, inbox_row, make_webhook_channel, oms_headers, post
+from tests.factories import tenant_ref
 
 
 def generic_order(external_id: str, **changes) -> bytes:
@@ -37,12 +31,12 @@ async def test_replay_of_another_tenants_row_is_not_found(client, gql, make_tena
     assert failed["status"] == "failed"
 
     with pytest.raises(NotFound):
-        await doors.replay(get_db(), tenant_ref(b), failed["inboxId"])
+        await inbox_replay.replay(get_db(), await tenant_ref(b.slug), failed["inboxId"])
     b_tenant_id = int(GlobalID.from_id(b.tenant_id).node_id)
     with pytest.raises(NotFound):
-        await doors.replay(get_db(), b_tenant_id, failed["inboxId"])  # by tenant id as well
+        await inbox_replay.replay(get_db(), b_tenant_id, failed["inboxId"])  # by tenant id as well
     assert (await inbox_row(failed["inboxId"])).attempts == 1  # untouched
-    assert [m.id for m in await doors.list_inbox(get_db(), b_tenant_id)] == []
+    assert [m.id for m in await inbox_replay.list_inbox(get_db(), b_tenant_id)] == []
 
     cli = oms("inbox", "replay", str(failed["inboxId"]), "--tenant", b.slug)
     assert cli.returncode == 2 and "not found" in cli.stderr
@@ -60,7 +54,7 @@ async def test_processed_and_rejected_rows_are_not_replayed(client, gql, tenant_
     rejected = (await post(client, gid, body, oms_headers("whsec_someone_else", body))).json()
     for inbox_id, code in ((done["inboxId"], "ALREADY_PROCESSED"), (rejected["inboxId"], "NOT_REPLAYABLE")):
         with pytest.raises(UserError) as caught:
-            await doors.replay(get_db(), tenant_ref(tenant_a), inbox_id)
+            await inbox_replay.replay(get_db(), await tenant_ref(tenant_a.slug), inbox_id)
         assert (caught.value.code, caught.value.field) == (code, ["id"])
     cli = oms("inbox", "replay", str(rejected["inboxId"]), "--tenant", tenant_a.slug)
     assert cli.returncode == 2 and "NOT_REPLAYABLE" in cli.stderr
@@ -84,7 +78,7 @@ async def test_replay_through_the_cli_after_the_channel_is_reactivated(client, g
 
 async def test_ingest_many_keeps_good_orders_when_some_are_bad(gql, tenant_a):
     _, channel = await make_webhook_channel(gql, tenant_a)
-    ref = tenant_ref(tenant_a)
+    ref = await tenant_ref(tenant_a.slug)
     payloads = [
         generic_order("BULK-1"),
         b"{broken",
@@ -113,7 +107,7 @@ async def test_ingest_many_keeps_good_orders_when_some_are_bad(gql, tenant_a):
         assert stored.source == f"channel:{channel.id}"
     assert (await inbox_row(results[2].inbox_id)).error == results[2].error
     # A failed bulk row replays through the same path (and fails the same way: its bytes are fixed).
-    again = await doors.replay(get_db(), ref, results[2].inbox_id)
+    again = await inbox_replay.replay(get_db(), ref, results[2].inbox_id)
     assert (again.status, again.error) == ("failed", results[2].error)
 
 
@@ -122,30 +116,34 @@ async def test_ingest_many_limits_and_foreign_channels(gql, make_tenant):
     _, a_channel = await make_webhook_channel(gql, a)
     await make_webhook_channel(gql, b)
     _, b_second = await make_webhook_channel(gql, b)
-    assert await doors.ingest_many(get_db(), tenant_ref(a), a_channel.id, []) == []
+    assert await doors.ingest_many(get_db(), await tenant_ref(a.slug), a_channel.id, []) == []
     with pytest.raises(UserError) as caught:
-        await doors.ingest_many(get_db(), tenant_ref(a), a_channel.id, [b"{}"] * (doors.MAX_BATCH + 1))
+        await doors.ingest_many(
+            get_db(), await tenant_ref(a.slug), a_channel.id, [b"{}"] * (doors.MAX_BATCH + 1)
+        )
     assert caught.value.code == "TOO_MANY_PAYLOADS"
     with pytest.raises(UserError) as caught:
-        await doors.ingest_many(get_db(), tenant_ref(a), a_channel.id, [b"{}", b" " * (doors.MAX_BODY + 1)])
+        await doors.ingest_many(
+            get_db(), await tenant_ref(a.slug), a_channel.id, [b"{}", b" " * (doors.MAX_BODY + 1)]
+        )
     assert (caught.value.code, caught.value.field) == ("PAYLOAD_TOO_LARGE", ["payloads", "1"])
     # A channel id is a row of the caller's own schema: B's second channel does not exist in A.
     with pytest.raises(NotFound):
-        await doors.ingest_many(get_db(), tenant_ref(a), b_second.id, [generic_order("X-1")])
+        await doors.ingest_many(get_db(), await tenant_ref(a.slug), b_second.id, [generic_order("X-1")])
     assert await count_orders(a) == 0 and await count_orders(b) == 0
 
 
 async def test_ingest_many_on_an_inactive_channel_fails_each_row_for_replay(gql, tenant_a):
     gid, channel = await make_webhook_channel(gql, tenant_a)
     await gql(UPDATE_CHANNEL, {"input": {"id": gid, "active": False}}, token=tenant_a.token)
-    ref = tenant_ref(tenant_a)
+    ref = await tenant_ref(tenant_a.slug)
     results = await doors.ingest_many(
         get_db(), ref, channel.id, [generic_order("IN-1"), generic_order("IN-2")]
     )
     assert [r.status for r in results] == ["failed", "failed"]
     assert all("inactive" in r.error for r in results)
     await gql(UPDATE_CHANNEL, {"input": {"id": gid, "active": True}}, token=tenant_a.token)
-    replayed = [await doors.replay(get_db(), ref, r.inbox_id) for r in results]
+    replayed = [await inbox_replay.replay(get_db(), ref, r.inbox_id) for r in results]
     assert [(r.status, r.outcome) for r in replayed] == [("processed", "created")] * 2
     assert await count_orders(tenant_a, channel.id) == 2
 
@@ -163,7 +161,7 @@ async def test_a_row_stored_but_never_processed_is_replayed(gql, tenant_a):
                 session, source=f"channel:{channel.id}", body=body, tenant_id=channel_tenant(tenant_a)
             )
         ).id
-    result = await doors.replay(get_db(), tenant_ref(tenant_a), inbox_id)
+    result = await inbox_replay.replay(get_db(), await tenant_ref(tenant_a.slug), inbox_id)
     assert (result.status, result.outcome) == ("processed", "created")
     assert (await inbox_row(inbox_id)).attempts == 1
 
@@ -174,7 +172,7 @@ def channel_tenant(tenant) -> int:
 
 async def test_ingest_many_takes_the_kind_for_platforms_whose_payloads_do_not_say(gql, tenant_a):
     _, taobao = await make_webhook_channel(gql, tenant_a, "taobao")
-    ref = tenant_ref(tenant_a)
+    ref = await tenant_ref(tenant_a.slug)
     order = fixture("taobao", "order.json").replace(b"2045678912345678901", b"2045678999900001111")
     [created] = await doors.ingest_many(get_db(), ref, taobao.id, [order.decode()])
     [cancelled] = await doors.ingest_many(

@@ -23,14 +23,15 @@ from app.inventory.models import (
     StockPublication,
 )
 from app.inventory.reservations import ReserveLine
-from tests.inventory_helpers import channel, location, material, product, tenant_ref
+from tests.factories import tenant_ref
+from tests.inventory_helpers import channel, location, material, product
 
 pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
 async def tref(db, tenant_a):
-    return await tenant_ref(db, tenant_a.slug)
+    return await tenant_ref(tenant_a.slug)
 
 
 async def _reserve_many(db, tref, product_id: int, n: int, qty: int = 1, channel_id=None):

@@ -7,99 +7,28 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from strawberry import relay
 
 from app.catalog.models import ChannelListing, ProductKind
 from app.inventory import ledger
 from app.inventory.sync import sync_pending
-from tests.inventory_helpers import channel, material, product, tenant_ref
+from tests.factories import tenant_ref
+from tests.inventory_helpers import ERRORS, LEVEL, RESERVATION, Stock, channel, material, product
 
-ERRORS = "userErrors { field message code }"
-LEVEL = "id onHand reserved inTransit defective safetyStock available materialId materialCode"
-LEVEL += " location { id code }"
 LOCATION = "id code name kind status statusReason lat lng capabilities tags"
-RESERVATION = "id reference quantity backordered status materialId channelId"
-
-
-def gid(type_name: str, tref, row_id: int) -> str:
-    return relay.to_base64(type_name, f"{tref.id}.{row_id}")
-
-
-async def mutate(gql, name: str, input: dict, auth: dict, fields: str = "") -> dict:
-    """Run one inventory mutation; returns its payload."""
-    input_type = name[0].upper() + name[1:] + "Input"
-    doc = f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ {fields} {ERRORS} }} }}"
-    return (await gql(doc, {"input": input}, **auth))[name]
 
 
 def codes(payload: dict) -> list[str]:
     return [e["code"] for e in payload["userErrors"]]
 
 
-class Stock:
-    """One tenant's inventory as seen through GraphQL: created rows, their global ids, its credential."""
-
-    def __init__(self, gql, tenant, tref):
-        self.gql, self.tenant, self.tref = gql, tenant, tref
-        self.auth = {"token": tenant.token}
-
-    def id(self, type_name: str, row_id: int) -> str:
-        return gid(type_name, self.tref, row_id)
-
-    async def __call__(self, doc: str, variables: dict | None = None) -> dict:
-        return await self.gql(doc, variables, **self.auth)
-
-    async def mutate(self, name: str, input: dict, fields: str = "") -> dict:
-        return await mutate(self.gql, name, input, self.auth, fields)
-
-    async def location(self, code: str, **extra) -> str:
-        res = await self.mutate(
-            "createLocation", {"code": code, "name": code, "kind": "warehouse", **extra}, "location { id }"
-        )
-        assert res["userErrors"] == [], res
-        return res["location"]["id"]
-
-    async def receive(self, location_id: str, material_id: str, quantity: int) -> dict:
-        res = await self.mutate(
-            "receiveStock",
-            {"locationId": location_id, "materialId": material_id, "quantity": quantity},
-            f"stockLevel {{ {LEVEL} }}",
-        )
-        assert res["userErrors"] == [], res
-        return res["stockLevel"]
-
-    async def reserve(self, reference: str, lines: list[tuple[str, int]], channel_id: str | None = None):
-        return await self.mutate(
-            "reserveStock",
-            {
-                "reference": reference,
-                "channelId": channel_id,
-                "lines": [{"productId": p, "quantity": q} for p, q in lines],
-            },
-            f"reservations {{ {RESERVATION} }}",
-        )
-
-    async def network(self, *material_ids: str) -> list[dict]:
-        doc = (
-            "query($ids: [ID!]!) { networkStock(materialIds: $ids) { materialId onHand reserved available } }"
-        )
-        return (await self(doc, {"ids": list(material_ids)}))["networkStock"]
-
-    async def atp(self, channel_id=None, materials=(), products=()) -> dict:
-        doc = """query($c: ID, $m: [ID!], $p: [ID!]) { availableToPromise(channelId: $c, materialIds: $m,
-          productIds: $p) { materials { materialId available } products { productId available } } }"""
-        variables = {"c": channel_id, "m": list(materials), "p": list(products)}
-        return (await self(doc, variables))["availableToPromise"]
-
-
 @pytest.fixture
 async def stock_a(db, gql, tenant_a) -> Stock:
-    return Stock(gql, tenant_a, await tenant_ref(db, tenant_a.slug))
+    return Stock(gql, tenant_a, await tenant_ref(tenant_a.slug))
 
 
 @pytest.fixture
 async def stock_b(db, gql, tenant_b) -> Stock:
-    return Stock(gql, tenant_b, await tenant_ref(db, tenant_b.slug))
+    return Stock(gql, tenant_b, await tenant_ref(tenant_b.slug))
 
 
 async def catalog(db, stock: Stock, *components: int, kind=ProductKind.single, **product_kw):

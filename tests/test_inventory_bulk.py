@@ -3,9 +3,6 @@ good rows, report the bad ones by position, and leave a ledger that replays to t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -15,11 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from app.catalog.models import Material
-from app.config import PROJECT_ROOT
 from app.inventory import bulk, ledger
 from app.inventory.models import Location, StockLevel, StockMovement
-from tests.inventory_helpers import location, material, tenant_ref
-from tests.test_inventory_api import Stock
+from tests.cli_support import oms
+from tests.factories import tenant_ref
+from tests.inventory_helpers import Stock, location, material
 
 FIXTURE = Path(__file__).parent / "fixtures" / "inventory" / "stock_with_errors.csv"
 RESULT = "reference applied unchanged failed"
@@ -28,7 +25,7 @@ RESULT = "reference applied unchanged failed"
 @pytest.fixture
 async def stock(db, gql, tenant_a) -> Stock:
     """Tenant A with locations WH-EAST, WH-WEST and materials MAT-A, MAT-B."""
-    s = Stock(gql, tenant_a, await tenant_ref(db, tenant_a.slug))
+    s = Stock(gql, tenant_a, await tenant_ref(tenant_a.slug))
     async with db.tenant_session(s.tref) as session:
         for code in ("WH-EAST", "WH-WEST"):
             await location(session, code=code)
@@ -159,17 +156,6 @@ async def test_a_failing_chunk_is_reported_and_the_import_goes_on(db, stock):
     assert [(r.line, r.errors[0].code) for r in summary.failed] == [(0, "CHUNK_FAILED"), (1, "CHUNK_FAILED")]
     assert summary.applied == 1
     assert await levels(db, stock) == {("WH-WEST", "MAT-A"): (1, 0)}
-
-
-def oms(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env=dict(os.environ),
-        timeout=300,
-    )
 
 
 async def test_cli_import_shows_progress_and_a_summary(db, stock, tmp_path):

@@ -11,18 +11,16 @@ from sqlalchemy import select
 from app.channels.models import Channel
 from app.db import get_db, tenant_session
 from app.errors import NotFound
-from app.orders import doors
+from app.orders import inbox_replay
 from app.orders.csv_import import import_orders_csv
 from app.orders.models import Order
-from tests.catalog_ops import tenant_ref
-from tests.test_cli import oms
-from tests.test_order_webhooks import FIXTURES, count_orders, inbox_row, make_webhook_channel
-
-CSV = FIXTURES / "csv"
+from tests.cli_support import oms
+from tests.door_support import CSV, count_orders, inbox_row, make_webhook_channel
+from tests.factories import tenant_ref
 
 
 async def external_ids(tenant, channel_id: int) -> list[str]:
-    async with tenant_session(tenant_ref(tenant)) as session:
+    async with tenant_session(await tenant_ref(tenant.slug)) as session:
         rows = await session.scalars(
             select(Order.external_id).where(Order.channel_id == channel_id).order_by(Order.external_id)
         )
@@ -82,7 +80,7 @@ async def test_import_orders_csv_stores_the_file_first_and_reads_gb18030(gql, te
             ticks.append(n)
 
     report = await import_orders_csv(
-        get_db(), tenant_ref(tenant_a), channel.id, data, mapping, progress=lambda total: Bar()
+        get_db(), await tenant_ref(tenant_a.slug), channel.id, data, mapping, progress=lambda total: Bar()
     )
     assert (report.status, report.orders, report.created, report.failed) == ("processed", 3, 3, 0)
     assert sum(ticks) == 3
@@ -93,7 +91,7 @@ async def test_import_orders_csv_stores_the_file_first_and_reads_gb18030(gql, te
 
 async def test_an_unreadable_file_is_kept_as_failed_and_the_channel_mapping_is_the_default(gql, tenant_a):
     _, channel = await make_webhook_channel(gql, tenant_a, "pos")
-    ref = tenant_ref(tenant_a)
+    ref = await tenant_ref(tenant_a.slug)
     data = (CSV / "orders.csv").read_bytes()
     report = await import_orders_csv(get_db(), ref, channel.code, data, None)  # by code, default mapping
     assert (report.status, report.orders, report.created) == ("failed", 0, 0)
@@ -104,7 +102,7 @@ async def test_an_unreadable_file_is_kept_as_failed_and_the_channel_mapping_is_t
     async with tenant_session(ref) as session:
         row = await session.get(Channel, channel.id)
         row.settings = {"csv_mapping": mapping}
-    replayed = await doors.replay(get_db(), ref, report.inbox_id)
+    replayed = await inbox_replay.replay(get_db(), ref, report.inbox_id)
     assert (replayed.status, replayed.outcome) == ("processed", "csv")
     assert replayed.note.startswith("3 orders: 3 created")
     assert await count_orders(tenant_a, channel.id) == 3

@@ -6,33 +6,7 @@ import json
 
 from app.api.orders.bulk import MAX_CSV_BYTES
 from app.api.view import MAX_MULTIPART_BYTES, _BodyTooLarge, _bounded
-from tests.test_order_webhooks import FIXTURES, count_orders, make_webhook_channel
-
-CSV = FIXTURES / "csv"
-MAPPING = json.loads((CSV / "mapping.json").read_text())
-IMPORT = """mutation($input: ImportOrdersCsvInput!) { importOrdersCsv(input: $input) {
-  inboxStatus inboxMessageId orders created updated unchanged failed errors { line column message }
-  userErrors { field message code } } }"""
-
-
-async def upload(
-    client, channel_id: str, data: bytes | None, *, headers: dict | None = None, query: str = IMPORT, **extra
-):
-    """POSTs the documented multipart form; ``extra`` adds input fields (e.g. csv)."""
-    variables = {"input": {"channelId": channel_id, "file": None, "mapping": MAPPING, **extra}}
-    files = {"0": ("orders.csv", data, "text/csv")} if data is not None else {}
-    form = {
-        "operations": json.dumps({"query": query, "variables": variables}),
-        "map": json.dumps({"0": ["variables.input.file"]} if data is not None else {}),
-    }
-    h = {"accept": "application/graphql-response+json", **(headers or {})}
-    if not files:  # httpx sends a urlencoded form without files; force multipart with an empty part
-        files = {"_": ("", b"", "application/octet-stream")}
-    return await client.post("/graphql", data=form, files=files, headers=h)
-
-
-def bearer(tenant) -> dict:
-    return {"authorization": f"Bearer {tenant.token}"}
+from tests.door_support import CSV, IMPORT, bearer, count_orders, make_webhook_channel, upload
 
 
 def codes(payload: dict) -> list[tuple[str, list[str]]]:

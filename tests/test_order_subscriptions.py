@@ -7,65 +7,9 @@ the HTTP mutations write to.
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-import httpx
-import pytest
-from httpx_ws import WebSocketDisconnect, aconnect_ws
-from httpx_ws.transport import ASGIWebSocketTransport
 
 from app.api.orders.subscriptions import GAP_WAIT_S, EventCursor
-from tests.test_orders_api import NOTE, api_key, ingest_one, make_shop
-
-SUBSCRIBE = """subscription($orderId: ID) { orderEvents(orderId: $orderId) {
-  id kind actor message toStatus order { id number } } }"""
-
-
-class Subscriber:
-    """One graphql-transport-ws connection: init, subscribe, read ``next`` payloads."""
-
-    def __init__(self, ws) -> None:
-        self.ws = ws
-
-    async def subscribe(self, query: str = SUBSCRIBE, variables: dict | None = None) -> str:
-        sid = secrets.token_hex(4)
-        await self.ws.send_json(
-            {"id": sid, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}}
-        )
-        return sid
-
-    async def message(self, wait_s: float = 5.0) -> dict:
-        return await self.ws.receive_json(timeout=wait_s)
-
-    async def event(self, wait_s: float = 5.0) -> dict:
-        message = await self.message(wait_s)
-        assert message["type"] == "next", message
-        assert not message["payload"].get("errors"), message
-        return message["payload"]["data"]["orderEvents"]
-
-    async def nothing_for(self, seconds: float) -> None:
-        with pytest.raises(TimeoutError):
-            await self.ws.receive_json(timeout=seconds)
-
-
-@asynccontextmanager
-async def subscriber(app, params: dict | None) -> AsyncIterator[tuple[Subscriber, dict]]:
-    """Connect, send connection_init with ``params``; yields the subscriber and the server's answer."""
-    async with (
-        ASGIWebSocketTransport(app=app) as transport,
-        httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
-        aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws,
-    ):
-        await ws.send_json({"type": "connection_init", "payload": params or {}})
-        answer = await ws.receive_json(timeout=5)
-        yield Subscriber(ws), answer
-
-
-async def note(gql, tenant, order_id: str, text: str) -> None:
-    data = await gql(NOTE, {"input": {"id": order_id, "text": text}}, token=tenant.token)
-    assert data["addOrderNote"]["userErrors"] == []
+from tests.orders_api_support import api_key, close_code, ingest_one, make_shop, note, subscriber
 
 
 async def test_streams_new_events_of_the_tenant(app, gql, tenant_a):
@@ -111,24 +55,6 @@ async def test_one_order_and_api_key_auth(app, gql, tenant_a):
         status = await sub.event()
         assert status["toStatus"] == "cancelled"
         await sub.nothing_for(1.2)
-
-
-async def close_code(app, params: dict) -> int | None:
-    """The code the server closes the connection with after connection_init (None: it acked)."""
-    codes: list[int] = []
-    try:
-        async with subscriber(app, params):
-            pass
-    except* WebSocketDisconnect as group:
-        codes = [exc.code for exc in _leaves(group)]
-    return codes[0] if codes else None
-
-
-def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        out += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
-    return out
 
 
 async def test_authentication_and_scopes(app, gql, tenant_a):

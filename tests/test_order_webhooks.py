@@ -8,67 +8,26 @@ import base64
 import hashlib
 import hmac
 import json
-import secrets
 import time
-from pathlib import Path
 
 from sqlalchemy import func, select
 from strawberry.relay import GlobalID
 
-from app.channels.models import Channel
 from app.db import control_session, get_db, tenant_session
 from app.inbox import InboxMessage
-from app.orders import doors
+from app.orders import doors, inbox_replay
 from app.orders.models import Order
-from tests.catalog_ops import UPDATE_CHANNEL, create_channel, tenant_ref
-
-FIXTURES = Path(__file__).parent / "fixtures" / "channels"
-
-
-def fixture(platform: str, name: str) -> bytes:
-    return (FIXTURES / platform / name).read_bytes()
-
-
-def row_id(gid: str) -> int:
-    return int(GlobalID.from_id(gid).node_id.split(".")[1])
-
-
-def channel_tenant(gid: str) -> int:
-    return int(GlobalID.from_id(gid).node_id.split(".")[0])
-
-
-async def make_webhook_channel(gql, tenant, platform: str = "web") -> tuple[str, Channel]:
-    """A channel created through GraphQL; its secret is read from the database (not exposed by the API)."""
-    created = await create_channel(gql, tenant, f"{platform}-{secrets.token_hex(3)}", platform)
-    async with tenant_session(tenant_ref(tenant)) as session:
-        return created["id"], await session.get(Channel, row_id(created["id"]))
-
-
-def oms_headers(secret: str, body: bytes, timestamp: str | None = None) -> dict[str, str]:
-    """The documented scheme, computed here independently of the server code."""
-    signed = body if timestamp is None else f"{timestamp}.".encode() + body
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    headers = {"content-type": "application/json", "X-OMS-Signature": f"sha256={digest}"}
-    if timestamp is not None:
-        headers["X-OMS-Timestamp"] = timestamp
-    return headers
-
-
-async def post(client, gid: str, body: bytes, headers: dict, **params):
-    return await client.post(f"/webhooks/channels/{gid}", content=body, headers=headers, params=params)
-
-
-async def inbox_row(inbox_id: int) -> InboxMessage:
-    async with control_session() as session:
-        return await session.get(InboxMessage, inbox_id)
-
-
-async def count_orders(tenant, channel_id: int | None = None) -> int:
-    query = select(func.count()).select_from(Order)
-    if channel_id is not None:
-        query = query.where(Order.channel_id == channel_id)
-    async with tenant_session(tenant_ref(tenant)) as session:
-        return await session.scalar(query)
+from tests.catalog_ops import UPDATE_CHANNEL
+from tests.door_support import (
+    channel_tenant,
+    count_orders,
+    fixture,
+    inbox_row,
+    make_webhook_channel,
+    oms_headers,
+    post,
+)
+from tests.factories import tenant_ref
 
 
 async def test_the_same_webhook_delivered_ten_times_at_once_is_one_order(client, gql, tenant_a):
@@ -137,7 +96,7 @@ async def test_a_payload_that_cannot_be_parsed_is_kept_as_failed_and_replays_the
     stored = await inbox_row(payload["inboxId"])
     assert (stored.status.value, stored.error, stored.attempts) == ("failed", payload["error"], 1)
 
-    again = await doors.replay(get_db(), tenant_ref(tenant_a), payload["inboxId"])
+    again = await inbox_replay.replay(get_db(), await tenant_ref(tenant_a.slug), payload["inboxId"])
     assert (again.status, again.error) == ("failed", payload["error"])  # the stored bytes cannot change
     assert (await inbox_row(payload["inboxId"])).attempts == 2
 
@@ -165,7 +124,7 @@ async def test_an_inactive_channel_keeps_signed_payloads_for_replay_after_reacti
 
     on = await gql(UPDATE_CHANNEL, {"input": {"id": gid, "active": True}}, token=tenant_a.token)
     assert on["updateChannel"]["userErrors"] == []
-    replayed = await doors.replay(get_db(), tenant_ref(tenant_a), answer.json()["inboxId"])
+    replayed = await inbox_replay.replay(get_db(), await tenant_ref(tenant_a.slug), answer.json()["inboxId"])
     assert (replayed.status, replayed.outcome) == ("processed", "created")
     assert await count_orders(tenant_a, channel.id) == 1
     stored = await inbox_row(answer.json()["inboxId"])
@@ -231,7 +190,7 @@ async def test_generic_payloads_say_what_they_are_and_others_use_kind(client, gq
     order = fixture("taobao", "order.json").replace(b"2045678912345678901", b"2045678999900001111")
     created = await post(client, tgid, order, oms_headers(taobao.webhook_secret, order))
     assert (created.status_code, created.json()["outcome"]) == (200, "created"), created.text
-    replayed = await doors.replay(get_db(), tenant_ref(tenant_a), early.json()["inboxId"])
+    replayed = await inbox_replay.replay(get_db(), await tenant_ref(tenant_a.slug), early.json()["inboxId"])
     assert (replayed.status, replayed.outcome, replayed.kind) == ("processed", "cancelled", "cancel")
     assert replayed.order_id is not None and replayed.order_status == "cancelled"
 
@@ -413,7 +372,7 @@ async def test_the_inbox_sweep_replays_stale_received_payloads_each_in_its_own_t
         "received",
     ]
     for tenant, channel, external_id in ((a, a_channel, "SWEPT-A"), (b, b_channel, "SWEPT-B")):
-        async with tenant_session(tenant_ref(tenant)) as session:
+        async with tenant_session(await tenant_ref(tenant.slug)) as session:
             found = (
                 await session.scalars(select(Order.external_id).where(Order.channel_id == channel.id))
             ).all()

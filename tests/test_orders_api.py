@@ -8,159 +8,47 @@ The helpers at the top are shared by the cross-tenant and subscription tests.
 from __future__ import annotations
 
 import json
-import secrets
-from dataclasses import dataclass
 
 from sqlalchemy import event
 from strawberry.relay import GlobalID
 
 from app.db import get_db
 from app.signing import sign as oms_signature
-from tests.catalog_ops import create_channel, errors, tenant_ref
-from tests.factories import Sellable, make_sellable
+from tests.catalog_ops import errors
+from tests.orders_api_support import (
+    AUDIT_RULES,
+    BLACKLIST,
+    BY_NUMBER,
+    CANCEL,
+    EDIT_ADDRESS,
+    ERR,
+    HOLD,
+    IMPORT_CSV,
+    INBOX,
+    INGEST,
+    NOTE,
+    ORDER,
+    ORDERS,
+    RELEASE,
+    REPLAY,
+    SET_RULE,
+    UPDATE_CHANNEL,
+    api_key,
+    ingest,
+    ingest_one,
+    make_shop,
+    order_json,
+    row_id,
+)
 
-ERR = "userErrors { field message code }"
-RESULT = "index inboxStatus outcome status number error note inboxMessageId order { id number status }"
-INGEST = f"""mutation($input: IngestOrdersInput!) {{
-  ingestOrders(input: $input) {{ results {{ {RESULT} }} {ERR} }} }}"""
-ORDER_FIELDS = """id number externalId status channelStatus businessModel fingerprint placedAt paidAt
-  promisedShipBy requestedCarrier buyerNote sellerNote version
-  channel { id code }
-  customer { id name maskedPhone maskedEmail tags orderCount blacklisted }
-  amounts { currency subtotal shipping discount tax total paid }
-  buyer { name nick platformBuyerId }
-  shippingAddress { name phone country province city district street postcode }
-  invoice { title taxId type }
-  lines { externalLineId title kind quantity unitPrice discount total isGift presale
-          product { id code } materials { quantity material { id code } } }
-  holds { code weight reason createdAt createdBy }
-  events { edges { cursor node { id kind fromStatus toStatus actor message details createdAt } }
-           pageInfo { hasNextPage endCursor } }"""
-ORDER = f"query($id: ID!) {{ order(id: $id) {{ {ORDER_FIELDS} }} }}"
-BY_NUMBER = "query($n: String!) { orderByNumber(number: $n) { id number } }"
-ORDERS = """query($first: Int, $after: String, $filter: OrderFilter, $sort: OrderSort) {
-  orders(first: $first, after: $after, filter: $filter, sort: $sort) {
-    edges { cursor node { id number externalId status placedAt amounts { total } } }
-    pageInfo { hasNextPage endCursor } } }"""
-PAYLOAD = f"order {{ id status version holds {{ code reason createdBy }} }} {ERR}"
-HOLD = f"mutation($input: HoldOrderInput!) {{ holdOrder(input: $input) {{ {PAYLOAD} }} }}"
-RELEASE = f"mutation($input: ReleaseOrderHoldsInput!) {{ releaseOrderHolds(input: $input) {{ {PAYLOAD} }} }}"
-CANCEL = f"mutation($input: CancelOrderInput!) {{ cancelOrder(input: $input) {{ {PAYLOAD} }} }}"
-EDIT_ADDRESS = f"""mutation($input: EditOrderAddressInput!) {{ editOrderAddress(input: $input) {{
-  order {{ id fingerprint shippingAddress {{ name city street postcode }} }} {ERR} }} }}"""
-NOTE = f"mutation($input: AddOrderNoteInput!) {{ addOrderNote(input: $input) {{ {PAYLOAD} }} }}"
 EVENTS = """query($id: ID!, $first: Int, $after: String) { order(id: $id) {
   events(first: $first, after: $after) { edges { cursor node { kind actor message fromStatus toStatus } }
   pageInfo { hasNextPage endCursor } } } }"""
-AUDIT_RULES = "{ auditRules { code enabled weight params } }"
-SET_RULE = f"""mutation($input: SetAuditRuleInput!) {{ setAuditRule(input: $input) {{
-  rule {{ code enabled weight params }} {ERR} }} }}"""
-BLACKLIST = f"""mutation($input: AddToBlacklistInput!) {{ addToBlacklist(input: $input) {{
-  entry {{ kind reason }} {ERR} }} }}"""
-INBOX = """query($status: [InboxStatus!], $first: Int, $after: String) {
-  inboxMessages(status: $status, first: $first, after: $after) {
-    edges { node { id source status error attempts receivedAt bodySize bodyPreview } }
-    pageInfo { hasNextPage endCursor } } }"""
-REPLAY = f"""mutation($input: ReplayInboxMessageInput!) {{ replayInboxMessage(input: $input) {{
-  result {{ {RESULT} }} {ERR} }} }}"""
-IMPORT_CSV = f"""mutation($input: ImportOrdersCsvInput!) {{ importOrdersCsv(input: $input) {{
-  inboxStatus inboxMessageId orders created updated unchanged failed errors {{ line column message }}
-  {ERR} }} }}"""
-UPDATE_CHANNEL = f"""mutation($input: UpdateChannelInput!) {{ updateChannel(input: $input) {{
-  channel {{ id active timezone currency defaultCarrier }} {ERR} }} }}"""
-CREATE_KEY = """mutation($input: CreateApiKeyInput!) {
-  createApiKey(input: $input) { key userErrors { field message code } } }"""
-
-
-@dataclass
-class Shop:
-    """A tenant's web channel (generic JSON) with a listed, stocked product."""
-
-    channel_id: str  # global id
-    channel_row: int
-    code: str
-    item: Sellable
-
-
-def row_of(gid: str) -> int:
-    return int(GlobalID.from_id(gid).node_id.split(".")[1])
-
-
-async def make_shop(gql, tenant, *, stock: int = 1000) -> Shop:
-    code = f"WEB-{secrets.token_hex(3)}"
-    channel = await create_channel(gql, tenant, code, "web")
-    row = row_of(channel["id"])
-    item = await make_sellable(tenant_ref(tenant), row, stock=stock, item_id=f"ITEM-{code}")
-    return Shop(channel["id"], row, code, item)
-
-
-def order_json(shop: Shop, external_id: str, **over) -> dict:
-    """One generic (oms.order.v1) order of ``shop``'s product; keyword arguments override fields."""
-    qty = over.pop("quantity", 1)
-    price = over.pop("price", "100.00")
-    name = over.pop("name", "Li Lei")
-    phone = over.pop("phone", f"138{secrets.randbelow(10**8):08d}")  # a new buyer unless given
-    city = over.pop("city", "Shanghai")
-    street = over.pop("street", "1 Nanjing Road")
-    body = {
-        "format": "oms.order.v1",
-        "id": external_id,
-        "status": "paid",
-        "placed_at": "2024-06-18T10:15:00+08:00",
-        "paid_at": "2024-06-18T10:16:00+08:00",
-        "currency": "CNY",
-        "buyer": {"id": f"u-{name}", "name": name, "phone": phone, "nick": f"{name} nick"},
-        "shipping_address": {
-            "name": name,
-            "phone": phone,
-            "country": "CN",
-            "province": "Shanghai",
-            "city": city,
-            "district": "Jing'an",
-            "street": street,
-            "postcode": "200040",
-        },
-        "lines": [
-            {
-                "id": "1",
-                "item_id": shop.item.listing_item_id,
-                "title": "Silk scarf",
-                "quantity": qty,
-                "unit_price": price,
-            }
-        ],
-        "carrier": "SF",
-        "buyer_note": "gift wrap please",
-    }
-    body.update(over)
-    return body
-
-
-async def ingest(gql, tenant, shop: Shop, orders: list[dict], **auth) -> list[dict]:
-    auth = auth or {"token": tenant.token}
-    data = await gql(INGEST, {"input": {"channelId": shop.channel_id, "orders": orders}}, **auth)
-    assert data["ingestOrders"]["userErrors"] == [], data
-    return data["ingestOrders"]["results"]
-
-
-async def ingest_one(gql, tenant, shop: Shop, external_id: str | None = None, **over) -> dict:
-    """Ingest one good order; returns its ``order { id number status }``."""
-    external_id = external_id or f"EXT-{secrets.token_hex(4)}"
-    [result] = await ingest(gql, tenant, shop, [order_json(shop, external_id, **over)])
-    assert result["inboxStatus"] == "processed", result
-    assert result["error"] is None, result
-    return result["order"]
 
 
 async def order_of(gql, tenant, order_id: str, **auth) -> dict | None:
     auth = auth or {"token": tenant.token}
     return (await gql(ORDER, {"id": order_id}, **auth))["order"]
-
-
-async def api_key(gql, tenant, scopes: list[str]) -> str:
-    data = await gql(CREATE_KEY, {"input": {"name": "limited", "scopes": scopes}}, token=tenant.token)
-    assert data["createApiKey"]["userErrors"] == []
-    return data["createApiKey"]["key"]
 
 
 def gql_codes(response) -> list[str | None]:
@@ -225,7 +113,7 @@ async def test_ingest_then_read_everything(gql, tenant_a):
     assert [m["quantity"] for m in line["materials"]] == [2]
     events = [e["node"] for e in order["events"]["edges"]]
     assert events and events[0]["kind"] == "received"
-    assert [e["id"] for e in events] == sorted((e["id"] for e in events), key=row_of)  # oldest first
+    assert [e["id"] for e in events] == sorted((e["id"] for e in events), key=row_id)  # oldest first
 
     by_number = await gql(BY_NUMBER, {"n": order["number"]}, token=tenant_a.token)
     assert by_number["orderByNumber"]["id"] == order["id"]
@@ -350,7 +238,7 @@ async def test_orders_sort_and_cursors_are_stable(gql, tenant_a):
                 return seen
             after = data["orders"]["pageInfo"]["endCursor"]
 
-    by_row = {i: row_of(i) for i in ids}
+    by_row = {i: row_id(i) for i in ids}
     default = await walk(None)  # placed at, newest first, then id descending
     assert default == [ids[4], ids[2], ids[1], ids[0], ids[3]]
     assert await walk({"field": "PLACED_AT", "direction": "ASC"}) == [ids[3], ids[0], ids[1], ids[2], ids[4]]

@@ -15,7 +15,7 @@ from app.errors import UserError
 from app.orders import audit, service
 from app.orders.models import Order
 from tests.factories import make_channel, make_sellable, tenant_ref
-from tests.test_orders_ingest import holds_of, ingest_one, line_of, order_row, reserved, web_order
+from tests.ingest_support import holds_of, ingest_one, line_of, order_row, reserved, web_order
 
 
 async def set_rule(ref: TenantRef, code: str, **kw) -> audit.RuleSetting:

@@ -326,7 +326,7 @@ async def test_webhooks_arriving_together_are_ingested_together_each_with_its_ow
 ):
     """Through HTTP: a burst of deliveries to one channel (new orders, twins of one order, a payload
     that does not parse) each gets the answer a lone delivery would get."""
-    from tests.test_order_webhooks import make_webhook_channel, oms_headers, post
+    from tests.door_support import make_webhook_channel, oms_headers, post
 
     gid, channel = await make_webhook_channel(gql, tenant_a)
     ref = await tenant_ref(tenant_a.slug)

@@ -12,8 +12,7 @@ import pytest
 from strawberry.relay import GlobalID, to_base64
 
 from tests.catalog_ops import errors
-from tests.test_order_subscriptions import SUBSCRIBE, note, subscriber
-from tests.test_orders_api import (
+from tests.orders_api_support import (
     AUDIT_RULES,
     BLACKLIST,
     BY_NUMBER,
@@ -29,11 +28,14 @@ from tests.test_orders_api import (
     RELEASE,
     REPLAY,
     SET_RULE,
+    SUBSCRIBE,
     UPDATE_CHANNEL,
     ingest,
     ingest_one,
     make_shop,
+    note,
     order_json,
+    subscriber,
 )
 
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }"

@@ -13,7 +13,7 @@ from app.orders.jobs import run_order_automation
 from app.orders.models import OrderStatus
 from app.outbox import OutboxMessage
 from tests.factories import make_channel, make_sellable, tenant_ref
-from tests.test_orders_ingest import events_of, ingest_one, line_of, order_row, reserved, web_order
+from tests.ingest_support import events_of, ingest_one, line_of, order_row, reserved, web_order
 
 
 def test_check_allows_exactly_the_table():

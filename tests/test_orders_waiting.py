@@ -20,6 +20,7 @@ from app.orders import jobs, waiting
 from app.orders.models import OrderStatus
 from app.outbox import OutboxMessage
 from tests.factories import make_channel, make_sellable, tenant_ref
+from tests.ingest_support import ingest_one, line_of, make_presale, route_jobs, web_order
 from tests.routing_support import (
     CHENGDU,
     ERRORS,
@@ -32,7 +33,6 @@ from tests.routing_support import (
     run_delayed,
     warehouse,
 )
-from tests.test_orders_ingest import ingest_one, line_of, make_presale, route_jobs, web_order
 
 RESUME = f"""mutation($input: ResumeWaitingOrdersInput!) {{
   resumeWaitingOrders(input: $input) {{ resumed followUp {ERRORS} }} }}"""

@@ -14,10 +14,9 @@ from strawberry.relay import GlobalID
 from app.db import TenantRef, tenant_session
 from app.inventory.models import NetworkStock, Reservation
 from app.orders.models import Order, OrderEvent, OrderStatus
-from tests.catalog_ops import tenant_ref
-from tests.factories import Sellable, make_sellable
-from tests.test_order_webhooks import fixture, make_webhook_channel, oms_headers, post
-from tests.test_orders_ingest import route_jobs
+from tests.door_support import fixture, make_webhook_channel, oms_headers, post
+from tests.factories import Sellable, make_sellable, tenant_ref
+from tests.ingest_support import route_jobs
 
 # The items of tests/fixtures/channels/amazon/order.json: (ASIN, SellerSKU, quantity ordered).
 ITEMS = (("B0C1XK8Z2Q", "TEA-OOLONG-250", 2), ("B0C1XK9Q7W", "CUP-CELADON-2", 1))
@@ -40,7 +39,7 @@ def amazon_order(fulfillment_channel: str, *, status: str = "Unshipped", updated
 async def amazon_shop(gql, tenant) -> tuple[str, object, list[Sellable]]:
     """An Amazon channel (through GraphQL) whose two sample items are listed with 10 units each."""
     gid, channel = await make_webhook_channel(gql, tenant, "amazon")
-    ref = tenant_ref(tenant)
+    ref = await tenant_ref(tenant.slug)
     sellables = [
         await make_sellable(ref, channel.id, stock=10, item_id=asin, sku_id=sku) for asin, sku, _ in ITEMS
     ]
@@ -85,7 +84,7 @@ def order_id_of(answer: dict) -> int:
 
 async def test_an_amazon_fulfilled_order_is_stored_as_shipped_without_stock_or_routing(client, gql, tenant_a):
     gid, channel, sellables = await amazon_shop(gql, tenant_a)
-    ref = tenant_ref(tenant_a)
+    ref = await tenant_ref(tenant_a.slug)
     answer = await deliver(client, gid, channel, amazon_order("AFN"))
     assert (answer["outcome"], answer["order"]["status"]) == ("created", "shipped"), answer
     order_id = order_id_of(answer)
@@ -103,7 +102,7 @@ async def test_an_amazon_fulfilled_order_is_stored_as_shipped_without_stock_or_r
 
 async def test_a_seller_fulfilled_amazon_order_is_reserved_and_routed(client, gql, tenant_a):
     gid, channel, sellables = await amazon_shop(gql, tenant_a)
-    ref = tenant_ref(tenant_a)
+    ref = await tenant_ref(tenant_a.slug)
     answer = await deliver(client, gid, channel, amazon_order("MFN"))
     assert answer["outcome"] == "created", answer
     order_id = order_id_of(answer)
@@ -118,7 +117,7 @@ async def test_a_seller_fulfilled_amazon_order_is_reserved_and_routed(client, gq
 async def test_an_amazon_fulfilled_order_paid_later_still_takes_no_stock(client, gql, tenant_a):
     """Pending first (stored, waiting for payment), then Unshipped: the update path decides the same."""
     gid, channel, sellables = await amazon_shop(gql, tenant_a)
-    ref = tenant_ref(tenant_a)
+    ref = await tenant_ref(tenant_a.slug)
     pending = amazon_order("AFN", status="Pending")
     answer = await deliver(client, gid, channel, pending)
     order_id = order_id_of(answer)

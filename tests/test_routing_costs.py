@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from app.db import tenant_session
 from app.inventory import service as inventory
+from tests.carriers_support import create, rate
 from tests.factories import tenant_ref
 from tests.routing_support import (
     CHENGDU,
@@ -19,7 +20,6 @@ from tests.routing_support import (
     make_shop,
     warehouse,
 )
-from tests.test_carriers import create, rate
 
 SIMULATE_COSTS = f"""query($input: SimulateRoutingInput!) {{ simulateRouting(input: $input) {{
   totals {{ orders costBefore costAfter }} {ERRORS} }} }}"""

@@ -319,7 +319,7 @@ async def test_simulating_another_policy_on_past_decisions(gql, tenant_a, run_jo
     bad = await gql(SIMULATE, {"input": {"policy": {"mode": "x"}}}, api_key=tenant_a.api_key)
     assert bad["simulateRouting"]["userErrors"][0]["code"] == "INVALID_POLICY"
 
-    from tests.test_cli import oms
+    from tests.cli_support import oms
 
     out = await asyncio.to_thread(
         oms, "routing", "simulate", "--tenant", tenant_a.slug, "--weights", "sla=0.75"

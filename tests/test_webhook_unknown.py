@@ -15,10 +15,11 @@ from app.inbox import InboxMessage
 from app.rejections import BUDGET, WINDOW_S
 from tenants.auth import tenant_cache
 from tenants.models import Tenant, TenantStatus
-from tests.catalog_ops import UPDATE_CHANNEL, tenant_ref
+from tests.catalog_ops import UPDATE_CHANNEL
+from tests.door_support import channel_tenant, fixture, make_webhook_channel, oms_headers, post
+from tests.factories import tenant_ref
+from tests.orders_api_support import INBOX
 from tests.routing_support import ERRORS, connect, gid, sign, warehouse
-from tests.test_order_webhooks import channel_tenant, fixture, make_webhook_channel, oms_headers, post
-from tests.test_orders_api import INBOX
 
 BODY = fixture("generic", "order.json")
 WMS = "https://wms.example.com/hook"
@@ -86,7 +87,7 @@ async def test_every_location_id_that_reaches_no_connector_gets_one_answer_and_s
     client, gql, make_tenant
 ):
     a, gone = await make_tenant("a"), await make_tenant("gone")
-    ref, gone_ref = tenant_ref(a), tenant_ref(gone)
+    ref, gone_ref = await tenant_ref(a.slug), await tenant_ref(gone.slug)
     here, bare, off = [await warehouse(ref, name, None) for name in ("WH", "WH bare", "WH off")]
     secret = await connect(gql, a, ref, here, WMS)
     off_secret = await connect(gql, a, ref, off, WMS)
@@ -163,7 +164,7 @@ async def test_refused_signatures_are_kept_within_a_budget_per_sender_then_429(a
     assert (good.status_code, good.json()["status"]) == (200, "processed"), good.text
 
     # The fulfilment door keeps the same budget per location.
-    ref = tenant_ref(tenant_a)
+    ref = await tenant_ref(tenant_a.slug)
     here = await warehouse(ref, "WH", None)
     await connect(gql, tenant_a, ref, here, WMS)
     body = json.dumps({"event": "accepted", "fulfillment_order_id": gid("FulfillmentOrder", ref, 1)}).encode()

@@ -15,8 +15,8 @@ from httpx_ws.transport import ASGIWebSocketTransport
 
 from app.api.view import CONNECTION_INIT_TIMEOUT, MAX_OPERATIONS_PER_CONNECTION, MAX_WS_MESSAGE_BYTES
 from tests.conftest import CREATE_KEY
+from tests.orders_api_support import SUBSCRIBE, close_code
 from tests.server_support import oms_serve
-from tests.test_order_subscriptions import SUBSCRIBE, close_code
 
 REVOKE = "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { userErrors { code } } }"
 

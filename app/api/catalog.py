@@ -13,11 +13,12 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from app import fields
 from app.api.errors import UserErrorType, in_tenant
 from app.api.permissions import requires
 from app.api.relay import TenantScopedNode, decode_tenant_node_id, load_nodes, paginate
 from app.api.scopes import guarded_by
-from app.catalog import fields, service
+from app.catalog import service
 from app.catalog.models import Material, Product, ProductKind
 from app.errors import NotFound, UserError
 

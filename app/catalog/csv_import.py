@@ -19,8 +19,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import fields as f
 from app.catalog import csv_io, listings
-from app.catalog import fields as f
 from app.catalog import service as svc
 from app.catalog.csv_io import CellError, ImportResult, Row, as_bool, as_date, as_int, as_json_object
 from app.catalog.models import ChannelListing, Material, Product, ProductComponent

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.catalog import fields as f
+from app import fields as f
 from app.catalog.models import ChannelListing, Product, ProductKind
-from app.catalog.service import flush
 from app.channels.models import Channel
 from app.errors import NotFound, UserError
+from app.records import flush
 
 _CONSTRAINTS = {
     "uq_channel_listings_channel_id_external_item_id_external_sku_id": (

@@ -1,7 +1,7 @@
 """Materials and sales products: create, update, list, and explode products into materials.
 
 Plain async functions taking a tenant session. Values are dicts keyed by model attribute; updates pass
-only the keys to change. Checks live in ``app.catalog.fields`` and ``check_*`` below, shared with the
+only the keys to change. Checks live in ``app.fields`` and ``check_*`` below, shared with the
 CSV imports.
 """
 
@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, any_, delete, insert, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, any_, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.catalog import fields as f
+from app import arrays
+from app import fields as f
 from app.catalog.models import STOCKED_KINDS, Material, Product, ProductComponent, ProductKind
 from app.errors import NotFound, UserError
-from app.inventory import arrays
+from app.records import flush, search_filter
 
 MATERIAL_FLAGS = ("serial_tracked", "batch_tracked", "cold_chain", "fragile", "high_value")
 MATERIAL_MEASURES = {
@@ -26,7 +26,6 @@ MATERIAL_MEASURES = {
     "low_stock_threshold": "low-stock threshold",
 }
 PRODUCT_FLAGS = ("presale", "allow_backorder", "active")
-MAX_SEARCH = 100
 
 Components = list[tuple[int, int]]  # (material id, quantity per unit of the product)
 
@@ -154,17 +153,6 @@ _CONSTRAINTS = {
 }
 
 
-async def flush(session: AsyncSession, constraints=_CONSTRAINTS) -> None:
-    """Flush, turning a unique violation (a concurrent writer won the race) into a UserError."""
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        for name, (code, message, field) in constraints.items():
-            if name in str(exc.orig):
-                raise UserError(code, message, field) from None
-        raise
-
-
 # ---- materials ---------------------------------------------------------------------------------------
 
 
@@ -175,7 +163,7 @@ async def create_material(session: AsyncSession, values: dict[str, Any]) -> Mate
         await _ensure_free(session, Material.barcode, values["barcode"], None, "material")
     row = Material(**{"attributes": {}, **{k: False for k in MATERIAL_FLAGS}, **values})
     session.add(row)
-    await flush(session)
+    await flush(session, _CONSTRAINTS)
     return row
 
 
@@ -190,22 +178,9 @@ async def update_material(session: AsyncSession, material_id: int, values: dict[
         await _ensure_free(session, Material.barcode, values["barcode"], row.id, "material")
     for key, value in values.items():
         setattr(row, key, value)
-    await flush(session)
+    await flush(session, _CONSTRAINTS)
     await session.refresh(row)
     return row
-
-
-def search_filter(query: Select, text: str | None, *columns) -> Select:
-    if text is None or not text.strip():
-        return query
-    if len(text) > MAX_SEARCH or f.has_control(text):
-        raise UserError(
-            "INVALID_SEARCH",
-            f"search must be at most {MAX_SEARCH} characters (no control characters)",
-            "search",
-        )
-    escaped = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return query.where(or_(*(c.ilike(f"%{escaped}%", escape="\\") for c in columns)))
 
 
 def materials_query(search: str | None = None, flags: dict[str, bool] | None = None) -> Select:
@@ -261,7 +236,7 @@ async def create_product(session: AsyncSession, values: dict[str, Any], componen
     await _ensure_free(session, Product.code, values["code"], None, "product")
     row = Product(**{"presale": False, "allow_backorder": False, "active": True, **values})
     session.add(row)
-    await flush(session)
+    await flush(session, _CONSTRAINTS)
     await _replace_components(session, row.id, components)
     return row
 
@@ -288,7 +263,7 @@ async def update_product(
         await _ensure_free(session, Product.code, values["code"], row.id, "product")
     for key, value in values.items():
         setattr(row, key, value)
-    await flush(session)
+    await flush(session, _CONSTRAINTS)
     if components is not None:
         await _replace_components(session, row.id, components)
     await session.refresh(row)

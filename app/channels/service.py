@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.catalog import fields as f
-from app.catalog.service import flush, search_filter
+from app import fields as f
 from app.channels.models import PLATFORMS, Channel, new_webhook_secret
 from app.errors import NotFound, UserError
+from app.records import flush, search_filter
 
 _CONSTRAINTS = {"uq_channels_code": ("DUPLICATE_CODE", "a channel with this code already exists", "code")}
 

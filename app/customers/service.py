@@ -14,11 +14,11 @@ from sqlalchemy import String, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import arrays
 from app.channels.normalized import Address, Buyer
 from app.customers import identity
 from app.customers.models import Customer, CustomerIdentity
 from app.errors import NotFound, UserError
-from app.inventory import arrays
 
 
 def identity_values(buyer: Buyer, address: Address, platform: str) -> list[tuple[str, str]]:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import any_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import arrays
 from app.channels.models import Channel
 from app.errors import NotFound
-from app.inventory import arrays
 from app.inventory.models import (
     AllocationPool,
     ChannelUsage,

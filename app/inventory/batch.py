@@ -20,10 +20,11 @@ from sqlalchemy import and_, func, literal, select, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import arrays
+from app.arrays import id_table
 from app.catalog.models import Material
 from app.errors import NotFound, UserError
-from app.inventory import arrays, signals
-from app.inventory.arrays import id_table
+from app.inventory import signals
 from app.inventory.ledger import BUCKETS, Deltas, check_quantity
 from app.inventory.models import (
     Location,

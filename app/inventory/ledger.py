@@ -14,8 +14,9 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import arrays
 from app.errors import NotFound, UserError
-from app.inventory import arrays, signals
+from app.inventory import signals
 from app.inventory.models import (
     Location,
     LocationStatus,

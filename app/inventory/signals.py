@@ -44,9 +44,9 @@ from sqlalchemy import all_, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import arrays
 from app.catalog.models import Material
 from app.db import session_tenant
-from app.inventory import arrays
 from app.inventory.models import StockAlert, SyncRequest
 from app.outbox import OutboxMessage, enqueue
 

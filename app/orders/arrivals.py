@@ -17,13 +17,12 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import any_, select
 
-from app import inbox, rejections, signing
+from app import arrays, inbox, rejections, signing
 from app.channels.adapters import UnknownPlatformError, get_adapter
 from app.channels.adapters.base import header
 from app.channels.models import Channel
 from app.coalesce import Coalescer
 from app.db import Database, TenantRef
-from app.inventory import arrays
 
 GROUP_LIMIT = 500  # payloads per store transaction
 UNKNOWN = "unknown channel"  # the problem of every payload that names no channel it can reach

@@ -133,7 +133,7 @@ async def import_orders_csv(
 async def replay_csv(
     db: Database, ref: TenantRef, channel_id: int, msg: InboxMessage, *, actor: str
 ) -> DoorResult:
-    """Re-run a stored CSV file with the mapping it was first read with (``doors.replay`` calls this)."""
+    """Re-run a stored CSV file with the mapping it was first read with (``inbox_replay`` calls this)."""
     stored = (msg.headers or {}).get(MAPPING_HEADER)
     report = await _run(
         db, ref, channel_id, msg.id, msg.body, json.loads(stored) if stored else None, None, actor

@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import inbox
@@ -33,8 +32,7 @@ from app.channels.normalized import AdapterError, NormalizedOrder
 from app.coalesce import Coalescer
 from app.db import Database, TenantRef, is_transient
 from app.errors import NotFound, UserError
-from app.fulfillment import inbound
-from app.inbox import InboxMessage, InboxStatus, mark, mark_many
+from app.inbox import InboxStatus, mark, mark_many
 from app.orders.arrivals import channel_source
 from app.orders.batch import ingest_batch
 from app.orders.ingest import ingest, ingest_cancel
@@ -283,39 +281,6 @@ async def _run_together(
 _together: Coalescer[tuple[int, bytes, dict[str, str]], DoorResult] = Coalescer(_run_together, FAST_CHUNK)
 
 
-async def replay(
-    db: Database, tenant: TenantRef | int, inbox_id: int, *, actor: str = "replay"
-) -> DoorResult:
-    """Re-run a failed (or received but never finished) inbox row of this tenant through the same path:
-    channel payloads, CSV files and fulfilment callbacks alike."""
-    ref = await resolve_tenant(db, tenant)
-    async with db.control_session() as session:
-        msg = await session.scalar(
-            select(InboxMessage).where(InboxMessage.id == inbox_id, InboxMessage.tenant_id == ref.id)
-        )
-    if msg is None:
-        raise NotFound("inbox message", "id")
-    if msg.status is InboxStatus.processed:
-        raise UserError("ALREADY_PROCESSED", f"inbox message {inbox_id} is already processed", "id")
-    if msg.status is InboxStatus.rejected:
-        raise UserError(
-            "NOT_REPLAYABLE", f"inbox message {inbox_id} failed authentication and is never processed", "id"
-        )
-    door, _, ident = msg.source.partition(":")
-    if door == "csv" and ident.isdigit():
-        from app.orders.csv_import import replay_csv  # csv_import builds on this module
-
-        return await replay_csv(db, ref, int(ident), msg, actor=actor)
-    if door == "fulfilment" and ident.isdigit():
-        answer = await inbound.process(db, ref, int(ident), msg.id, msg.body)
-        return DoorResult(msg.id, answer.body["status"], error=answer.body["error"], kind="fulfilment")
-    if door != "channel" or not ident.isdigit():
-        raise UserError(
-            "NOT_REPLAYABLE", f"inbox message {inbox_id} ({msg.source}) is not an order payload", "id"
-        )
-    return await run_stored(db, ChannelRef(ref, int(ident)), msg.id, msg.body, msg.headers, actor)
-
-
 async def ingest_many(
     db: Database,
     tenant_ref: TenantRef | int,
@@ -461,16 +426,3 @@ async def in_savepoint(
             stored, shown = failure_messages(exc, inbox_id)
             return DoorResult(inbox_id, InboxStatus.failed.value, error=shown), stored
     raise AssertionError("unreachable")
-
-
-async def list_inbox(
-    db: Database, tenant_id: int, *, status: str | None = None, limit: int = 50, before_id: int | None = None
-) -> list[InboxMessage]:
-    """This tenant's inbox rows, newest first (operators look for failed ones to replay)."""
-    query = select(InboxMessage).where(InboxMessage.tenant_id == tenant_id)
-    if status is not None:
-        query = query.where(InboxMessage.status == InboxStatus(status))
-    if before_id is not None:
-        query = query.where(InboxMessage.id < before_id)
-    async with db.control_session() as session:
-        return list((await session.scalars(query.order_by(InboxMessage.id.desc()).limit(limit))).all())

@@ -3,9 +3,9 @@
 A webhook payload is committed to the inbox before it is ingested. If the API process dies in between
 (a deploy, a crash, or a webhook answered at ``?ack=stored`` whose background ingest was lost), the row
 stays ``received``. Every minute (arq cron ``inbox_sweep``, see ``app.worker``) rows older than STALE are
-replayed through ``doors.replay``, the operators' path: ingest is idempotent, so a row whose sender also
-re-delivered it makes one order. Only channel payloads: a CSV import may legitimately run for minutes,
-and its file is replayed by the operator who started it.
+replayed through ``inbox_replay.replay``, the operators' path: ingest is idempotent, so a row whose
+sender also re-delivered it makes one order. Only channel payloads: a CSV import may legitimately run
+for minutes, and its file is replayed by the operator who started it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from app.db import Database
 from app.inbox import InboxMessage, InboxStatus
-from app.orders import doors
+from app.orders import inbox_replay
 
 log = logging.getLogger(__name__)
 STALE = timedelta(minutes=2)  # well past any ingest still running in an API process
@@ -46,7 +46,7 @@ async def replay_stale(db: Database, *, now: datetime | None = None) -> Counter:
     outcomes: Counter = Counter()
     for inbox_id, tenant_id in rows:
         try:
-            result = await doors.replay(db, tenant_id, inbox_id, actor="inbox_sweep")
+            result = await inbox_replay.replay(db, tenant_id, inbox_id, actor="inbox_sweep")
             outcomes[result.status] += 1
         except Exception:  # one bad row (e.g. its tenant was dropped) does not stop the others
             log.exception("inbox sweep: replay of row %s (tenant %s) failed", inbox_id, tenant_id)

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import any_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import arrays
 from app.catalog import service as catalog
 from app.catalog.models import ChannelListing, Product, ProductKind
 from app.channels.models import Channel
 from app.channels.normalized import NormalizedLine
-from app.inventory import arrays
 from app.orders.models import Order, OrderLine, OrderLineMaterial
 
 UNKNOWN_ITEM = "unknown_item"

@@ -24,7 +24,7 @@ from app.api.orders.types import OrderNode, OrderStatusEnum, status_of
 from app.channels.models import Channel
 from app.errors import NotFound, UserError
 from app.inbox import InboxStatus
-from app.orders import csv_import, doors
+from app.orders import csv_import, doors, inbox_replay
 from app.orders.doors import DoorResult
 
 MAX_ORDERS = 1000
@@ -232,7 +232,8 @@ class OrderBulkMutations:
         try:
             inbox_id = await tenant_inbox_id(info, input.id)
             tenant = info.context.require_principal().tenant
-            result = await doors.replay(info.context.db, tenant, inbox_id, actor=await actor_name(info))
+            actor = await actor_name(info)
+            result = await inbox_replay.replay(info.context.db, tenant, inbox_id, actor=actor)
         except UserError as exc:
             return ReplayInboxMessagePayload(user_errors=user_errors(exc))
         return ReplayInboxMessagePayload(result=OrderIngestResult.from_result(result, None))

@@ -17,7 +17,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from app.customers.models import Customer
-from app.orders.models import Order, OrderEvent, OrderHold, OrderLine, OrderLineMaterial
+from app.orders.models import Order, OrderEvent, OrderHold, OrderLine, OrderLineMaterial, OrderMerge
 
 EventPageKey = tuple[int, int, int]  # (order id, events after this id, how many rows to fetch)
 
@@ -36,6 +36,8 @@ class OrderLoaders:
             OrderHold, OrderHold.order_id, OrderHold.id, OrderHold.released_at.is_(None)
         )
         self.event_page = DataLoader(load_fn=self._event_pages)
+        self.merge = self._rows(OrderMerge)
+        self.merge_members = self._children(Order, Order.merge_id, Order.id)  # oldest first
 
     def _rows(self, model) -> DataLoader[int, Any]:
         async def load(keys: list[int]) -> list[Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -17,16 +17,13 @@ from strawberry.types import Info
 
 from app.api.catalog import MaterialNode, ProductNode
 from app.api.channels import ChannelNode
-from app.api.orders.common import READ_SCOPE
+from app.api.orders.common import READ_SCOPE, gid
 from app.api.orders.loaders import order_loaders
 from app.api.relay import MAX_PAGE, TenantScopedNode, connection, decode_cursor, encode_cursor, load_nodes
 from app.api.scopes import guarded_by
 from app.customers.models import Customer
 from app.errors import UserError
-from app.orders.models import Order, OrderEvent, OrderHold, OrderLine, OrderStatus
-
-if TYPE_CHECKING:
-    from app.api.merges import OrderMergeType
+from app.orders.models import Order, OrderEvent, OrderHold, OrderLine, OrderMerge, OrderStatus
 
 OrderStatusEnum = strawberry.enum(OrderStatus, name="OrderStatus")
 EVENTS_PAGE = 50
@@ -226,6 +223,27 @@ class OrderEventNode(TenantScopedNode):
         return await load_nodes(info, loader, node_ids, cls.from_row, tenant_scoped=True)
 
 
+@strawberry.type(name="OrderMerge", description="Orders of one buyer to one address shipped together.")
+class OrderMergeType:
+    id: strawberry.ID
+    created_at: datetime
+    created_by: str
+    row_id: strawberry.Private[int]
+
+    @strawberry.field(description="The orders in the merge (this one included), oldest first.")
+    async def orders(self, info: Info) -> list[OrderNode]:
+        return [OrderNode.from_row(r) for r in await order_loaders(info).merge_members.load(self.row_id)]
+
+    @classmethod
+    def from_row(cls, info: Info, row: OrderMerge) -> OrderMergeType:
+        return cls(
+            id=gid(info, "OrderMerge", row.id),
+            created_at=row.created_at,
+            created_by=row.created_by,
+            row_id=row.id,
+        )
+
+
 @guarded_by(READ_SCOPE)
 @strawberry.type(name="Order", description="What was bought on one channel, in the unified shape.")
 class OrderNode(TenantScopedNode):
@@ -270,10 +288,12 @@ class OrderNode(TenantScopedNode):
         return [OrderLineType.from_row(r) for r in await order_loaders(info).lines.load(self.id)]
 
     @strawberry.field(description="Shipped together with other orders of the same buyer and address.")
-    async def merge(self, info: Info) -> Annotated[OrderMergeType, strawberry.lazy("app.api.merges")] | None:
-        from app.api.merges import merge_of
-
-        return await merge_of(info, self.merge_row_id)
+    async def merge(self, info: Info) -> OrderMergeType | None:
+        """The merge the order is in now, if any."""
+        if self.merge_row_id is None:
+            return None
+        row = await order_loaders(info).merge.load(self.merge_row_id)
+        return OrderMergeType.from_row(info, row) if row else None
 
     @strawberry.field(description="Active holds, oldest first (released ones are in the timeline).")
     async def holds(self, info: Info) -> list[OrderHoldType]:
