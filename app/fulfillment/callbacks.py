@@ -35,12 +35,12 @@ from app.fulfillment.service import (
     locked,
     reference,
 )
+from app.inventory import placement
 from app.inventory import service as inventory
 from app.inventory.models import Location, Reservation, ReservationStatus, StockLevel
 from app.orders import service as orders
 from app.orders import states, timeline
 from app.orders.models import Order, OrderStatus
-from app.routing import stock
 from app.routing.inputs import open_lines
 
 OS = OrderStatus
@@ -125,7 +125,7 @@ async def apply_callback(session: AsyncSession, location_id: int, cb: Callback) 
 async def _ship(session, order: Order, fo: FulfillmentOrder, location: Location, cb: Callback, actor) -> None:
     ref = reference(order.id)
     for material_id, qty in await by_material(session, fo.id):
-        await stock.ship_from_location(session, ref, material_id, fo.location_id, qty, actor=actor)
+        await placement.ship_from_location(session, ref, material_id, fo.location_id, qty, actor=actor)
     carrier = cb.carrier or fo.carrier
     session.add(
         Shipment(
@@ -176,7 +176,7 @@ async def _reject(
     ref = reference(order.id)
     adjusted = []
     for material_id, qty in await by_material(session, fo.id):
-        await stock.return_to_network(
+        await placement.return_to_network(
             session, ref, material_id, fo.location_id, qty, reason=f"rejected: {reason}", actor=actor
         )
         if not cb.adjust_stock:

@@ -28,11 +28,11 @@ from app.db import session_tenant
 from app.errors import UserError
 from app.fulfillment import notices, service
 from app.fulfillment.models import CLOSED_WITHOUT_SHIPPING, FulfillmentOrder, FulfillmentStatus
+from app.inventory import placement
 from app.inventory.models import Location
 from app.orders import service as orders
 from app.orders import states, timeline
 from app.orders.models import Order, OrderStatus
-from app.routing import stock
 
 JOB = "pickup_expiry"
 ACTOR = "fulfilment:pickup"
@@ -103,7 +103,7 @@ async def expire(session: AsyncSession, fo_id: int) -> str:
     ref = service.reference(order.id)
     for material_id, qty in await service.by_material(session, fo.id):
         # Back to the order's network reservation first; ``cancel_order`` then releases all of it.
-        await stock.return_to_network(
+        await placement.return_to_network(
             session, ref, material_id, fo.location_id, qty, reason=f"pick-up expired: {reason}", actor=ACTOR
         )
     fo.status, fo.reason = S.cancelled, reason

@@ -24,10 +24,10 @@ from app import outbox
 from app.db import session_tenant
 from app.fulfillment import notices, service
 from app.fulfillment.models import NOT_ACCEPTED, FulfillmentOrder, FulfillmentStatus
+from app.inventory import placement
 from app.inventory.models import Location
 from app.orders import timeline
 from app.orders.models import Order
-from app.routing import stock
 
 JOB = "reroute_fulfilment"
 ACTOR = "fulfilment:reroute"
@@ -48,7 +48,7 @@ async def take_away(
     before = FulfillmentStatus(fo.status)
     ref = service.reference(order.id)
     for material_id, qty in await service.by_material(session, fo.id):
-        await stock.return_to_network(
+        await placement.return_to_network(
             session, ref, material_id, fo.location_id, qty, reason=f"re-routed: {reason}", actor=actor
         )
     fo.status, fo.reason = FulfillmentStatus.rejected, reason[:500]

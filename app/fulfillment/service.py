@@ -26,11 +26,11 @@ from app.fulfillment.models import (
     FulfillmentStatus,
     LocationConnector,
 )
+from app.inventory import placement
 from app.inventory.models import Location
 from app.orders import service as orders
 from app.orders import timeline
 from app.orders.models import Order, OrderStatus
-from app.routing import stock
 
 ACTOR = "fulfilment"
 S = FulfillmentStatus
@@ -254,7 +254,7 @@ async def cancel_open(session: AsyncSession, order: Order, *, reason: str, actor
     ).all()
     for fo in fos:
         for material_id, qty in await by_material(session, fo.id):
-            await stock.return_to_network(
+            await placement.return_to_network(
                 session, reference(order.id), material_id, fo.location_id, qty, reason=reason, actor=actor
             )
         before = S(fo.status)

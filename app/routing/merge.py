@@ -34,10 +34,11 @@ from app.fulfillment import connectors
 from app.fulfillment import service as fulfillment
 from app.fulfillment.models import CLOSED_WITHOUT_SHIPPING, FulfillmentOrder, FulfillmentStatus
 from app.fulfillment.timeouts import STORE_ACCEPT_TIMEOUT
+from app.inventory import placement
 from app.orders import service as orders
 from app.orders import states, timeline
 from app.orders.models import Order, OrderMerge, OrderStatus
-from app.routing import carriers, geo, inputs, policies, stock
+from app.routing import carriers, geo, inputs, policies
 from app.routing.engine import Decision, decide
 from app.routing.models import RoutingDecision
 from app.routing.policy import Policy
@@ -331,7 +332,7 @@ async def _fulfil(session, members, owner, rows, decision: Decision, built) -> l
                 )
             )
     for (location_id, material_id, order_id), qty in sorted(pins.items()):
-        await stock.allocate_to_location(
+        await placement.allocate_to_location(
             session, f"order:{order_id}", material_id, location_id, qty, actor=ACTOR
         )
     for row in rows.values():
