@@ -118,6 +118,32 @@ async def _location_name(session: AsyncSession, location_id: int) -> str:
 # ---- release ---------------------------------------------------------------------------------------
 
 
+async def payload_merge(session: AsyncSession, fo: FulfillmentOrder, order: Order) -> dict | None:
+    """For the connector payload: the merge and the fulfilment orders at the same location to pack
+    with this one (None when the order is not merged)."""
+    if order.merge_id is None:
+        return None
+    tenant_id = session_tenant(session).id
+    rows = (
+        await session.execute(
+            select(FulfillmentOrder.id, Order.number)
+            .join(Order, Order.id == FulfillmentOrder.order_id)
+            .where(
+                Order.merge_id == order.merge_id,
+                FulfillmentOrder.location_id == fo.location_id,
+                FulfillmentOrder.id != fo.id,
+                FulfillmentOrder.status.not_in(CLOSED_WITHOUT_SHIPPING),
+            )
+            .order_by(FulfillmentOrder.id)
+        )
+    ).all()
+    return {
+        "id": connectors.global_id("OrderMerge", tenant_id, order.merge_id),
+        "ship_with": [connectors.global_id("FulfillmentOrder", tenant_id, fo_id) for fo_id, _ in rows],
+        "orders": sorted({number for _, number in rows}),
+    }
+
+
 async def release_payload(session: AsyncSession, fo: FulfillmentOrder, order: Order) -> dict:
     tenant_id = session_tenant(session).id
     location = await session.get(Location, fo.location_id)
@@ -131,8 +157,6 @@ async def release_payload(session: AsyncSession, fo: FulfillmentOrder, order: Or
         )
     ).all()
     location_gid = connectors.global_id("Location", tenant_id, fo.location_id)
-    from app.routing.merge import payload_merge  # routing imports this module
-
     merge = await payload_merge(session, fo, order)  # merged orders: what to pack together
     return {
         "event": connectors.RELEASE_EVENT,
