@@ -26,6 +26,7 @@ from app.errors import NotFound, UserError
 from app.fulfillment import pickups, sla
 from app.fulfillment.connectors import Callback
 from app.fulfillment.models import CLOSED_WITHOUT_SHIPPING, FulfillmentOrder, Shipment
+from app.fulfillment.open_lines import open_lines
 from app.fulfillment.service import (
     EVENT_STATUS,
     OPEN,
@@ -41,7 +42,6 @@ from app.inventory.models import Location, Reservation, ReservationStatus, Stock
 from app.orders import service as orders
 from app.orders import states, timeline
 from app.orders.models import Order, OrderStatus
-from app.routing.inputs import open_lines
 
 OS = OrderStatus
 # The steps an order takes towards each status; a step the state machine does not allow is skipped.

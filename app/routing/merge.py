@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import outbox
 from app.db import session_tenant
 from app.errors import UserError
+from app.fulfillment import open_lines
 from app.fulfillment import service as fulfillment
 from app.fulfillment.models import CLOSED_WITHOUT_SHIPPING, FulfillmentOrder, FulfillmentStatus
 from app.fulfillment.timeouts import STORE_ACCEPT_TIMEOUT
@@ -204,10 +205,10 @@ async def _route_together(
         await fulfillment.cancel_open(
             session, m, reason=f"merged with {others}; routed together", actor=actor
         )
-    union: list[inputs.OpenLine] = []
+    union: list[open_lines.OpenLine] = []
     owner: dict[int, Order] = {}  # order line id -> order
     for m in members:
-        for line in await inputs.open_lines(session, m.id):
+        for line in await open_lines.open_lines(session, m.id):
             union.append(line)
             owner[line.order_line_id] = m
     built = await inputs.build(session, order, union, place, with_services=False)

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import outbox
 from app.db import session_tenant
 from app.errors import NotFound, UserError
+from app.fulfillment import open_lines
 from app.fulfillment import service as fulfillment
 from app.fulfillment.connectors import RELEASE_EVENT
 from app.fulfillment.models import ConnectorDelivery, FulfillmentOrder, FulfillmentStatus
@@ -89,7 +90,7 @@ async def route_order(
         return RouteOutcome("duplicate")
     if OrderStatus(order.status) not in ROUTABLE:
         return RouteOutcome(f"not_routable:{order.status.value}")
-    lines = await inputs.open_lines(session, order.id)
+    lines = await open_lines.open_lines(session, order.id)
     if not lines:
         return await _routed_before(session, order, actor)
     if await backordered_units(session, order.id):
