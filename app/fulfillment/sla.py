@@ -16,10 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.fulfillment import service
-from app.fulfillment.models import FulfillmentOrder, Shipment
+from app.fulfillment.models import Carrier, FulfillmentOrder, Shipment
 from app.orders import timeline
 from app.orders.models import Order
-from app.routing.models import Carrier
 
 DEFAULT_SLA_DAYS = 3.0  # no active carrier with the shipment's code: a generous national standard
 ACTOR = "fulfilment:sla"

@@ -32,13 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.catalog.models import Material, ProductKind
 from app.channels.models import Channel
 from app.customers.models import Customer
-from app.fulfillment.models import CLOSED_WITHOUT_SHIPPING, FulfillmentOrder
+from app.fulfillment.models import CLOSED_WITHOUT_SHIPPING, Carrier, FulfillmentOrder
 from app.fulfillment.open_lines import OpenLine
 from app.inventory.models import Location, StockLevel
 from app.orders.models import Order, OrderLine
 from app.routing import carriers, geo, policies
 from app.routing.engine import Candidate, Decision, LineInput, OrderInput, stored_inputs
-from app.routing.models import Carrier, RoutingDecision
+from app.routing.models import RoutingDecision
 
 BUSINESS_TZ = geo.BUSINESS_TZ  # "today" for a location's load (channels default to it too)
 FULFILMENT_TYPES = ("delivery", "pickup", "same_day")
