@@ -7,7 +7,6 @@ row while it waits on the connector's HTTP answer, so a location calling back at
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog.models import Material
 from app.db import session_tenant
-from app.fulfillment import connectors, notices, timeouts
+from app.fulfillment import connectors, notices, rows, timeouts
 from app.fulfillment.models import (
     CLOSED_WITHOUT_SHIPPING,
     ConnectorDelivery,
@@ -49,10 +48,6 @@ OPEN = (S.pending, S.assigned, S.accepted, S.picking, S.packed)
 RELEASABLE = (OrderStatus.routed, OrderStatus.released, OrderStatus.partially_shipped)
 
 
-def reference(order_id: int) -> str:
-    return f"order:{order_id}"  # the order's reservation reference (orders.service.reservation_reference)
-
-
 async def create(
     session: AsyncSession,
     *,
@@ -82,33 +77,6 @@ async def create(
     )
     await session.flush()
     return fo
-
-
-async def lines_of(session: AsyncSession, fo_id: int) -> list[FulfillmentOrderLine]:
-    query = select(FulfillmentOrderLine).where(FulfillmentOrderLine.fulfillment_order_id == fo_id)
-    return list((await session.scalars(query.order_by(FulfillmentOrderLine.id))).all())
-
-
-async def by_material(session: AsyncSession, fo_id: int) -> list[tuple[int, int]]:
-    totals: dict[int, int] = defaultdict(int)
-    for line in await lines_of(session, fo_id):
-        totals[line.material_id] += line.quantity
-    return sorted(totals.items())
-
-
-async def locked(session: AsyncSession, fo_id: int) -> tuple[Order, FulfillmentOrder] | None:
-    """The fulfilment order and its order, both locked (order first)."""
-    order_id = await session.scalar(select(FulfillmentOrder.order_id).where(FulfillmentOrder.id == fo_id))
-    if order_id is None:
-        return None
-    order = await orders.get_order(session, order_id)
-    fo = await session.scalar(
-        select(FulfillmentOrder)
-        .where(FulfillmentOrder.id == fo_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return order, fo
 
 
 async def _location_name(session: AsyncSession, location_id: int) -> str:
@@ -201,7 +169,7 @@ async def release(session: AsyncSession, fo_id: int, *, attempt: int | None = No
         return "closed"
     order_status = await session.scalar(select(Order.status).where(Order.id == fo.order_id))
     if order_status is OrderStatus.cancelled:
-        order, fo = await locked(session, fo_id)
+        order, fo = await rows.locked(session, fo_id)
         await cancel_open(session, order, reason="the order was cancelled before release", actor=ACTOR)
         return "order_cancelled"
     if order_status not in RELEASABLE:
@@ -209,7 +177,7 @@ async def release(session: AsyncSession, fo_id: int, *, attempt: int | None = No
     connector = await session.get(LocationConnector, fo.location_id)
     name = await _location_name(session, fo.location_id)
     if connector is None or not connector.active:
-        order, fo = await locked(session, fo_id)
+        order, fo = await rows.locked(session, fo_id)
         if fo.status is S.pending:
             await _assigned(session, order, fo, message=f"assigned to {name} (no connector: fulfil by hand)")
         return "no_connector"
@@ -245,7 +213,7 @@ async def release(session: AsyncSession, fo_id: int, *, attempt: int | None = No
     result, delay = await notices.attempt_delivery(
         session, delivery, connector, "release_fulfilment", fulfillment_order_id=fo.id
     )
-    order, fo = await locked(session, fo_id)
+    order, fo = await rows.locked(session, fo_id)
     if result.ok:
         await _assigned(session, order, fo, message=f"released to {name} (HTTP {result.status_code})")
         return "sent"
@@ -277,9 +245,15 @@ async def cancel_open(session: AsyncSession, order: Order, *, reason: str, actor
         )
     ).all()
     for fo in fos:
-        for material_id, qty in await by_material(session, fo.id):
+        for material_id, qty in await rows.by_material(session, fo.id):
             await placement.return_to_network(
-                session, reference(order.id), material_id, fo.location_id, qty, reason=reason, actor=actor
+                session,
+                rows.reference(order.id),
+                material_id,
+                fo.location_id,
+                qty,
+                reason=reason,
+                actor=actor,
             )
         before = S(fo.status)
         fo.status, fo.reason = S.cancelled, reason[:500]
