@@ -153,6 +153,7 @@ async def ingest(db, tenant, channel_id: int, payloads: list[dict]) -> list[int]
 
 async def engine_inputs(db, tenant, order_ids: list[int]) -> list[tuple]:
     """(OrderInput, candidates, policy) per order, built as ``routing.service.route_order`` does."""
+    from app.fulfillment.open_lines import open_lines
     from app.orders.models import Order
     from app.routing import geo, inputs
     from app.routing.policies import get_policy
@@ -162,7 +163,7 @@ async def engine_inputs(db, tenant, order_ids: list[int]) -> list[tuple]:
         policy = await get_policy(session)
         for order_id in order_ids:
             order = await session.get(Order, order_id)
-            lines = await inputs.open_lines(session, order_id)
+            lines = await open_lines(session, order_id)
             place = geo.locate_address(order.address or {})
             if place is None:
                 raise RuntimeError(f"order {order_id}: address not located: {order.address}")

@@ -14,6 +14,7 @@ from app.db import control_session, get_db, tenant_session
 from app.fulfillment import jobs as fulfilment_jobs
 from app.fulfillment import notices, pickups, sla, timeouts
 from app.fulfillment.models import (
+    Carrier,
     ConnectorDelivery,
     FulfillmentOrder,
     FulfillmentOrderLine,
@@ -24,7 +25,6 @@ from app.fulfillment.sweep import sweep
 from app.inventory.models import LocationKind, NetworkStock
 from app.orders.models import Order, OrderStatus
 from app.outbox import OutboxMessage
-from app.routing.models import Carrier
 from tests.factories import tenant_ref
 from tests.routing_support import (
     CHENGDU,

@@ -354,8 +354,7 @@ def test_the_city_table_is_package_data_and_matches_the_test_fixture():
 
 async def test_allocating_to_a_location_refuses_stock_it_no_longer_has(tenant_a):
     from app.errors import UserError
-    from app.inventory import reservations
-    from app.routing import stock
+    from app.inventory import placement, reservations
 
     ref = await tenant_ref(tenant_a.slug)
     here = await warehouse(ref, "WH", CHENGDU)
@@ -363,12 +362,12 @@ async def test_allocating_to_a_location_refuses_stock_it_no_longer_has(tenant_a)
     s = await make_sellable(ref, channel.id, stock=3, location_id=here)
     async with tenant_session(ref) as session:
         await reservations.reserve(session, [reservations.ReserveLine(s.product_id, 3)], reference="t:1")
-        await stock.allocate_to_location(session, "t:1", s.material_id, here, 2)
+        await placement.allocate_to_location(session, "t:1", s.material_id, here, 2)
         with pytest.raises(UserError) as refused:
-            await stock.allocate_to_location(session, "t:1", s.material_id, here, 2)
+            await placement.allocate_to_location(session, "t:1", s.material_id, here, 2)
         assert refused.value.code == "INSUFFICIENT_STOCK"
-        await stock.allocate_to_location(session, "t:1", s.material_id, here, 1)
-        await stock.return_to_network(session, "t:1", s.material_id, here, 1, reason="test")
+        await placement.allocate_to_location(session, "t:1", s.material_id, here, 1)
+        await placement.return_to_network(session, "t:1", s.material_id, here, 1, reason="test")
     at = await level(ref, here, s.material_id)
     assert (at.on_hand, at.reserved) == (3, 2)
     async with tenant_session(ref) as session:

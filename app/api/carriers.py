@@ -19,8 +19,8 @@ from app.api.orders.common import ADMIN, READ, READ_SCOPE, need_row
 from app.api.relay import RowLoader, TenantScopedNode, load_nodes, paginate
 from app.api.scopes import guarded_by
 from app.errors import UserError
+from app.fulfillment.models import Carrier
 from app.routing import carriers as service
-from app.routing.models import Carrier
 
 
 @guarded_by(READ_SCOPE)

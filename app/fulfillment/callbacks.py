@@ -23,25 +23,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import outbox
 from app.db import session_tenant
 from app.errors import NotFound, UserError
-from app.fulfillment import pickups, sla
+from app.fulfillment import pickups, rows, sla
 from app.fulfillment.connectors import Callback
 from app.fulfillment.models import CLOSED_WITHOUT_SHIPPING, FulfillmentOrder, Shipment
+from app.fulfillment.open_lines import open_lines
 from app.fulfillment.service import (
     EVENT_STATUS,
     OPEN,
     RANK,
     S,
-    by_material,
-    locked,
-    reference,
 )
+from app.inventory import placement
 from app.inventory import service as inventory
 from app.inventory.models import Location, Reservation, ReservationStatus, StockLevel
 from app.orders import service as orders
 from app.orders import states, timeline
 from app.orders.models import Order, OrderStatus
-from app.routing import stock
-from app.routing.inputs import open_lines
 
 OS = OrderStatus
 # The steps an order takes towards each status; a step the state machine does not allow is skipped.
@@ -61,7 +58,7 @@ async def apply_callback(session: AsyncSession, location_id: int, cb: Callback) 
     )
     if found is None:
         raise NotFound("fulfillment order", "fulfillment_order_id")
-    order, fo = await locked(session, found)
+    order, fo = await rows.locked(session, found)
     location = await session.get(Location, location_id)
     actor = f"connector:{location.code}"[:200]
     if cb.event == "ready_for_pickup":
@@ -123,9 +120,9 @@ async def apply_callback(session: AsyncSession, location_id: int, cb: Callback) 
 
 
 async def _ship(session, order: Order, fo: FulfillmentOrder, location: Location, cb: Callback, actor) -> None:
-    ref = reference(order.id)
-    for material_id, qty in await by_material(session, fo.id):
-        await stock.ship_from_location(session, ref, material_id, fo.location_id, qty, actor=actor)
+    ref = rows.reference(order.id)
+    for material_id, qty in await rows.by_material(session, fo.id):
+        await placement.ship_from_location(session, ref, material_id, fo.location_id, qty, actor=actor)
     carrier = cb.carrier or fo.carrier
     session.add(
         Shipment(
@@ -173,10 +170,10 @@ async def _reject(
     session, order: Order, fo: FulfillmentOrder, location: Location, cb: Callback, actor
 ) -> None:
     reason = cb.reason or "rejected by the location"
-    ref = reference(order.id)
+    ref = rows.reference(order.id)
     adjusted = []
-    for material_id, qty in await by_material(session, fo.id):
-        await stock.return_to_network(
+    for material_id, qty in await rows.by_material(session, fo.id):
+        await placement.return_to_network(
             session, ref, material_id, fo.location_id, qty, reason=f"rejected: {reason}", actor=actor
         )
         if not cb.adjust_stock:
@@ -240,7 +237,8 @@ async def follow(session: AsyncSession, order: Order, *, actor: str) -> None:
         await session.execute(
             update(Reservation)
             .where(
-                Reservation.reference == reference(order.id), Reservation.status == ReservationStatus.active
+                Reservation.reference == rows.reference(order.id),
+                Reservation.status == ReservationStatus.active,
             )
             .values(status=ReservationStatus.consumed)
         )

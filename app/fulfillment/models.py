@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -151,3 +152,21 @@ class ConnectorDelivery(TenantBase):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Carrier(TenantBase):
+    """A carrier and its services. ``services``: ``{"standard": {"rates": {"East": {"first_kg": 8,
+    "extra_kg": 2}}, "sla_days": 2}}`` (the full shape, and how one is chosen per shipment:
+    ``app.routing.carriers``). ``sla_days``, ``cold_chain`` and ``cutoff`` apply to services that do not
+    say otherwise."""
+
+    __tablename__ = "carriers"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    services: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    sla_days: Mapped[float] = mapped_column(Float, default=2.0)
+    cold_chain: Mapped[bool] = mapped_column(Boolean, default=False)
+    cutoff: Mapped[str | None] = mapped_column(String(5))  # local "HH:MM": later orders leave tomorrow
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -26,13 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import outbox
 from app.db import session_tenant
 from app.errors import UserError
-from app.fulfillment import notices, service
+from app.fulfillment import notices, rows
 from app.fulfillment.models import CLOSED_WITHOUT_SHIPPING, FulfillmentOrder, FulfillmentStatus
+from app.inventory import placement
 from app.inventory.models import Location
 from app.orders import service as orders
 from app.orders import states, timeline
 from app.orders.models import Order, OrderStatus
-from app.routing import stock
 
 JOB = "pickup_expiry"
 ACTOR = "fulfilment:pickup"
@@ -86,7 +86,7 @@ async def ready(
 
 async def expire(session: AsyncSession, fo_id: int) -> str:
     """Cancel a pick-up nobody collected in time; returns what happened (for logs/tests)."""
-    found = await service.locked(session, fo_id)
+    found = await rows.locked(session, fo_id)
     if found is None:
         return "no_fulfillment_order"
     order, fo = found
@@ -100,10 +100,10 @@ async def expire(session: AsyncSession, fo_id: int) -> str:
         return "not_due"
     location = await session.get(Location, fo.location_id)
     reason = f"not collected within {await hold_hours(session, fo.location_id)} h"
-    ref = service.reference(order.id)
-    for material_id, qty in await service.by_material(session, fo.id):
+    ref = rows.reference(order.id)
+    for material_id, qty in await rows.by_material(session, fo.id):
         # Back to the order's network reservation first; ``cancel_order`` then releases all of it.
-        await stock.return_to_network(
+        await placement.return_to_network(
             session, ref, material_id, fo.location_id, qty, reason=f"pick-up expired: {reason}", actor=ACTOR
         )
     fo.status, fo.reason = S.cancelled, reason

@@ -8,7 +8,7 @@ next route), the location's connector is told (``notices``) when it had the orde
 routes the lines again. Unlike a location's own rejection, its on hand is left alone: nobody said
 anything about its shelf.
 
-Idempotent: the caller holds the order then the fulfilment order locked (``service.locked``), and
+Idempotent: the caller holds the order then the fulfilment order locked (``rows.locked``), and
 only a pending/assigned fulfilment order is taken; anything else (accepted meanwhile, already closed)
 is left as it is.
 """
@@ -22,12 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import outbox
 from app.db import session_tenant
-from app.fulfillment import notices, service
+from app.fulfillment import notices, rows
 from app.fulfillment.models import NOT_ACCEPTED, FulfillmentOrder, FulfillmentStatus
+from app.inventory import placement
 from app.inventory.models import Location
 from app.orders import timeline
 from app.orders.models import Order
-from app.routing import stock
 
 JOB = "reroute_fulfilment"
 ACTOR = "fulfilment:reroute"
@@ -46,9 +46,9 @@ async def take_away(
 ) -> None:
     """Close ``fo`` (locked, status in ``WAITING``) and route its lines again."""
     before = FulfillmentStatus(fo.status)
-    ref = service.reference(order.id)
-    for material_id, qty in await service.by_material(session, fo.id):
-        await stock.return_to_network(
+    ref = rows.reference(order.id)
+    for material_id, qty in await rows.by_material(session, fo.id):
+        await placement.return_to_network(
             session, ref, material_id, fo.location_id, qty, reason=f"re-routed: {reason}", actor=actor
         )
     fo.status, fo.reason = FulfillmentStatus.rejected, reason[:500]
@@ -68,7 +68,7 @@ async def take_away(
 async def reroute(session: AsyncSession, fo_id: int, *, reason: str, actor: str = ACTOR) -> str:
     """Take a not yet accepted fulfilment order from its location and route it again; returns what
     happened (for logs/tests)."""
-    found = await service.locked(session, fo_id)
+    found = await rows.locked(session, fo_id)
     if found is None:
         return "no_fulfillment_order"
     order, fo = found

@@ -7,7 +7,6 @@ row while it waits on the connector's HTTP answer, so a location calling back at
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog.models import Material
 from app.db import session_tenant
-from app.fulfillment import connectors, notices, timeouts
+from app.fulfillment import connectors, notices, rows, timeouts
 from app.fulfillment.models import (
     CLOSED_WITHOUT_SHIPPING,
     ConnectorDelivery,
@@ -26,11 +25,11 @@ from app.fulfillment.models import (
     FulfillmentStatus,
     LocationConnector,
 )
+from app.inventory import placement
 from app.inventory.models import Location
 from app.orders import service as orders
 from app.orders import timeline
 from app.orders.models import Order, OrderStatus
-from app.routing import stock
 
 ACTOR = "fulfilment"
 S = FulfillmentStatus
@@ -47,10 +46,6 @@ EVENT_STATUS = {
 OPEN = (S.pending, S.assigned, S.accepted, S.picking, S.packed)
 # Order statuses in which a fulfilment order may be handed to its location.
 RELEASABLE = (OrderStatus.routed, OrderStatus.released, OrderStatus.partially_shipped)
-
-
-def reference(order_id: int) -> str:
-    return f"order:{order_id}"  # the order's reservation reference (orders.service.reservation_reference)
 
 
 async def create(
@@ -84,38 +79,37 @@ async def create(
     return fo
 
 
-async def lines_of(session: AsyncSession, fo_id: int) -> list[FulfillmentOrderLine]:
-    query = select(FulfillmentOrderLine).where(FulfillmentOrderLine.fulfillment_order_id == fo_id)
-    return list((await session.scalars(query.order_by(FulfillmentOrderLine.id))).all())
-
-
-async def by_material(session: AsyncSession, fo_id: int) -> list[tuple[int, int]]:
-    totals: dict[int, int] = defaultdict(int)
-    for line in await lines_of(session, fo_id):
-        totals[line.material_id] += line.quantity
-    return sorted(totals.items())
-
-
-async def locked(session: AsyncSession, fo_id: int) -> tuple[Order, FulfillmentOrder] | None:
-    """The fulfilment order and its order, both locked (order first)."""
-    order_id = await session.scalar(select(FulfillmentOrder.order_id).where(FulfillmentOrder.id == fo_id))
-    if order_id is None:
-        return None
-    order = await orders.get_order(session, order_id)
-    fo = await session.scalar(
-        select(FulfillmentOrder)
-        .where(FulfillmentOrder.id == fo_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return order, fo
-
-
 async def _location_name(session: AsyncSession, location_id: int) -> str:
     return await session.scalar(select(Location.name).where(Location.id == location_id)) or str(location_id)
 
 
 # ---- release ---------------------------------------------------------------------------------------
+
+
+async def payload_merge(session: AsyncSession, fo: FulfillmentOrder, order: Order) -> dict | None:
+    """For the connector payload: the merge and the fulfilment orders at the same location to pack
+    with this one (None when the order is not merged)."""
+    if order.merge_id is None:
+        return None
+    tenant_id = session_tenant(session).id
+    rows = (
+        await session.execute(
+            select(FulfillmentOrder.id, Order.number)
+            .join(Order, Order.id == FulfillmentOrder.order_id)
+            .where(
+                Order.merge_id == order.merge_id,
+                FulfillmentOrder.location_id == fo.location_id,
+                FulfillmentOrder.id != fo.id,
+                FulfillmentOrder.status.not_in(CLOSED_WITHOUT_SHIPPING),
+            )
+            .order_by(FulfillmentOrder.id)
+        )
+    ).all()
+    return {
+        "id": connectors.global_id("OrderMerge", tenant_id, order.merge_id),
+        "ship_with": [connectors.global_id("FulfillmentOrder", tenant_id, fo_id) for fo_id, _ in rows],
+        "orders": sorted({number for _, number in rows}),
+    }
 
 
 async def release_payload(session: AsyncSession, fo: FulfillmentOrder, order: Order) -> dict:
@@ -131,8 +125,6 @@ async def release_payload(session: AsyncSession, fo: FulfillmentOrder, order: Or
         )
     ).all()
     location_gid = connectors.global_id("Location", tenant_id, fo.location_id)
-    from app.routing.merge import payload_merge  # routing imports this module
-
     merge = await payload_merge(session, fo, order)  # merged orders: what to pack together
     return {
         "event": connectors.RELEASE_EVENT,
@@ -177,7 +169,7 @@ async def release(session: AsyncSession, fo_id: int, *, attempt: int | None = No
         return "closed"
     order_status = await session.scalar(select(Order.status).where(Order.id == fo.order_id))
     if order_status is OrderStatus.cancelled:
-        order, fo = await locked(session, fo_id)
+        order, fo = await rows.locked(session, fo_id)
         await cancel_open(session, order, reason="the order was cancelled before release", actor=ACTOR)
         return "order_cancelled"
     if order_status not in RELEASABLE:
@@ -185,7 +177,7 @@ async def release(session: AsyncSession, fo_id: int, *, attempt: int | None = No
     connector = await session.get(LocationConnector, fo.location_id)
     name = await _location_name(session, fo.location_id)
     if connector is None or not connector.active:
-        order, fo = await locked(session, fo_id)
+        order, fo = await rows.locked(session, fo_id)
         if fo.status is S.pending:
             await _assigned(session, order, fo, message=f"assigned to {name} (no connector: fulfil by hand)")
         return "no_connector"
@@ -221,7 +213,7 @@ async def release(session: AsyncSession, fo_id: int, *, attempt: int | None = No
     result, delay = await notices.attempt_delivery(
         session, delivery, connector, "release_fulfilment", fulfillment_order_id=fo.id
     )
-    order, fo = await locked(session, fo_id)
+    order, fo = await rows.locked(session, fo_id)
     if result.ok:
         await _assigned(session, order, fo, message=f"released to {name} (HTTP {result.status_code})")
         return "sent"
@@ -253,9 +245,15 @@ async def cancel_open(session: AsyncSession, order: Order, *, reason: str, actor
         )
     ).all()
     for fo in fos:
-        for material_id, qty in await by_material(session, fo.id):
-            await stock.return_to_network(
-                session, reference(order.id), material_id, fo.location_id, qty, reason=reason, actor=actor
+        for material_id, qty in await rows.by_material(session, fo.id):
+            await placement.return_to_network(
+                session,
+                rows.reference(order.id),
+                material_id,
+                fo.location_id,
+                qty,
+                reason=reason,
+                actor=actor,
             )
         before = S(fo.status)
         fo.status, fo.reason = S.cancelled, reason[:500]

@@ -15,11 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.fulfillment import service
-from app.fulfillment.models import FulfillmentOrder, Shipment
+from app.fulfillment import rows
+from app.fulfillment.models import Carrier, FulfillmentOrder, Shipment
 from app.orders import timeline
 from app.orders.models import Order
-from app.routing.models import Carrier
 
 DEFAULT_SLA_DAYS = 3.0  # no active carrier with the shipment's code: a generous national standard
 ACTOR = "fulfilment:sla"
@@ -65,7 +64,7 @@ async def alert_unscanned(session: AsyncSession, shipment_id: int) -> str:
     fo_id = await session.scalar(select(Shipment.fulfillment_order_id).where(Shipment.id == shipment_id))
     if fo_id is None:
         return "no_shipment"
-    found = await service.locked(session, fo_id)
+    found = await rows.locked(session, fo_id)
     if found is None:
         return "no_shipment"
     order, _ = found

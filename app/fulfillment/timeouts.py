@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import outbox
 from app.db import session_tenant
-from app.fulfillment import reroute, service
+from app.fulfillment import reroute, rows
 from app.fulfillment.models import NOT_ACCEPTED, FulfillmentOrder
 from app.inventory.models import Location
 
@@ -56,7 +56,7 @@ async def schedule_accept_timeout(session: AsyncSession, fo: FulfillmentOrder) -
 async def expire_acceptance(session: AsyncSession, fo_id: int) -> str:
     """Take a store's fulfilment order away if it is still not accepted after ``accept_by``; returns what
     happened (for logs/tests)."""
-    found = await service.locked(session, fo_id)
+    found = await rows.locked(session, fo_id)
     if found is None:
         return "no_fulfillment_order"
     order, fo = found

@@ -1,6 +1,6 @@
 """Carriers and choosing one for each shipment (issue #5).
 
-A carrier row (``routing.models.Carrier``) holds its services; ``services`` has this shape (checked by
+A carrier row (``fulfillment.models.Carrier``) holds its services; ``services`` has this shape (checked by
 ``clean_services``, errors are ``INVALID_CARRIER`` naming the field path)::
 
     {"<service code>": {
@@ -41,9 +41,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog.models import Material
 from app.errors import NotFound, UserError
+from app.fulfillment.models import Carrier
 from app.inventory.models import Location
 from app.routing import geo
-from app.routing.models import Carrier
 
 DEFAULT_UNIT_WEIGHT_G = 500  # a unit whose material has no weight_g counts as this
 DEFAULT_WEIGHTS = {"cost": 0.5, "sla": 0.5}

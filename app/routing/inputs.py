@@ -5,7 +5,7 @@ engine material ids are material **codes** (an explanation says "no eligible loc
 SCARF-RED"), engine line ids are ``"<order line id>:<material id>"`` (a bundle line is one engine line
 per material), location ids are the ``locations`` row ids.
 
-Lines already on a live fulfilment order (not rejected or cancelled) are not routed again: what is left
+Lines already on a live fulfilment order are not routed again (``app.fulfillment.open_lines``): what is left
 is what a re-route after a rejection works on, and nothing left means the order is routed (the
 idempotency of ``route_order``).
 
@@ -32,32 +32,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.catalog.models import Material, ProductKind
 from app.channels.models import Channel
 from app.customers.models import Customer
-from app.fulfillment.models import CLOSED_WITHOUT_SHIPPING, FulfillmentOrder, FulfillmentOrderLine
+from app.fulfillment.models import CLOSED_WITHOUT_SHIPPING, Carrier, FulfillmentOrder
+from app.fulfillment.open_lines import OpenLine
 from app.inventory.models import Location, StockLevel
-from app.orders.models import Order, OrderLine, OrderLineMaterial
+from app.orders.models import Order, OrderLine
 from app.routing import carriers, geo, policies
 from app.routing.engine import Candidate, Decision, LineInput, OrderInput, stored_inputs
-from app.routing.models import Carrier, RoutingDecision
+from app.routing.models import RoutingDecision
 
 BUSINESS_TZ = geo.BUSINESS_TZ  # "today" for a location's load (channels default to it too)
 FULFILMENT_TYPES = ("delivery", "pickup", "same_day")
 COLD_CHAIN_TAG = "cold_chain"  # a location tag: it can ship cold-chain lines
-
-
-@dataclass(frozen=True)
-class OpenLine:
-    """Units of one material of one order line not yet on a live fulfilment order."""
-
-    order_line_id: int
-    material_id: int
-    material_code: str
-    quantity: int
-    presale: bool
-    cold_chain: bool
-
-    @property
-    def key(self) -> str:
-        return f"{self.order_line_id}:{self.material_id}"
 
 
 @dataclass
@@ -107,49 +92,6 @@ async def shipping(session: AsyncSession, order: Order, lines: list[OpenLine]) -
         order.requested_carrier,
         policies.carrier_weights(await policies.active_row(session)),
     )
-
-
-async def open_lines(session: AsyncSession, order_id: int) -> list[OpenLine]:
-    """The order's material lines minus what live fulfilment orders already hold (quantity > 0 only)."""
-    rows = (
-        await session.execute(
-            select(
-                OrderLineMaterial.line_id,
-                OrderLineMaterial.material_id,
-                OrderLineMaterial.quantity,
-                OrderLine.presale,
-                Material.code,
-                Material.cold_chain,
-            )
-            .join(OrderLine, OrderLine.id == OrderLineMaterial.line_id)
-            .join(Material, Material.id == OrderLineMaterial.material_id)
-            .where(OrderLineMaterial.order_id == order_id)
-            .order_by(OrderLineMaterial.line_id, OrderLineMaterial.material_id)
-        )
-    ).all()
-    held: dict[tuple[int, int], int] = defaultdict(int)
-    for line_id, material_id, qty in (
-        await session.execute(
-            select(
-                FulfillmentOrderLine.order_line_id,
-                FulfillmentOrderLine.material_id,
-                func.sum(FulfillmentOrderLine.quantity),
-            )
-            .join(FulfillmentOrder, FulfillmentOrder.id == FulfillmentOrderLine.fulfillment_order_id)
-            .where(
-                FulfillmentOrder.order_id == order_id,
-                FulfillmentOrder.status.not_in(CLOSED_WITHOUT_SHIPPING),
-            )
-            .group_by(FulfillmentOrderLine.order_line_id, FulfillmentOrderLine.material_id)
-        )
-    ).all():
-        held[(line_id, material_id)] += int(qty)
-    out = []
-    for line_id, material_id, quantity, presale, code, cold in rows:
-        left = quantity - held.get((line_id, material_id), 0)
-        if left > 0:
-            out.append(OpenLine(line_id, material_id, code, left, bool(presale), bool(cold)))
-    return out
 
 
 async def rejected_by(session: AsyncSession, order_id: int) -> dict[int, str]:

@@ -6,8 +6,8 @@ yet, are routed together and shipped together.
 ``pending`` are cancelled (units back to each order's network reservation) and every open line of the
 group is given to the engine as ONE order (complete > nearest > priority on the union); each shipment
 then becomes one fulfilment order per order at that location, and the connector payload names the
-others to pack with (``payload_merge``). When the union cannot be routed whole (partial, unfillable,
-needs split approval) nothing is merged and the order is routed alone, as before.
+others to pack with (``fulfillment.service.payload_merge``). When the union cannot be routed whole
+(partial, unfillable, needs split approval) nothing is merged and the order is routed alone, as before.
 
 The group is an ``order_merges`` row that members point to (``orders.merge_id``); ``unmerge.py`` takes
 an order out of it before anything of the group is handed over.
@@ -30,14 +30,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import outbox
 from app.db import session_tenant
 from app.errors import UserError
-from app.fulfillment import connectors
+from app.fulfillment import open_lines
 from app.fulfillment import service as fulfillment
 from app.fulfillment.models import CLOSED_WITHOUT_SHIPPING, FulfillmentOrder, FulfillmentStatus
 from app.fulfillment.timeouts import STORE_ACCEPT_TIMEOUT
+from app.inventory import placement
 from app.orders import service as orders
 from app.orders import states, timeline
 from app.orders.models import Order, OrderMerge, OrderStatus
-from app.routing import carriers, geo, inputs, policies, stock
+from app.routing import carriers, geo, inputs, policies
 from app.routing.engine import Decision, decide
 from app.routing.models import RoutingDecision
 from app.routing.policy import Policy
@@ -204,10 +205,10 @@ async def _route_together(
         await fulfillment.cancel_open(
             session, m, reason=f"merged with {others}; routed together", actor=actor
         )
-    union: list[inputs.OpenLine] = []
+    union: list[open_lines.OpenLine] = []
     owner: dict[int, Order] = {}  # order line id -> order
     for m in members:
-        for line in await inputs.open_lines(session, m.id):
+        for line in await open_lines.open_lines(session, m.id):
             union.append(line)
             owner[line.order_line_id] = m
     built = await inputs.build(session, order, union, place, with_services=False)
@@ -331,39 +332,10 @@ async def _fulfil(session, members, owner, rows, decision: Decision, built) -> l
                 )
             )
     for (location_id, material_id, order_id), qty in sorted(pins.items()):
-        await stock.allocate_to_location(
+        await placement.allocate_to_location(
             session, f"order:{order_id}", material_id, location_id, qty, actor=ACTOR
         )
     for row in rows.values():
         carriers.record(row, choices)
     await session.flush()
     return fos
-
-
-# ---- the connector's view --------------------------------------------------------------------------
-
-
-async def payload_merge(session: AsyncSession, fo: FulfillmentOrder, order: Order) -> dict | None:
-    """For the connector payload: the merge and the fulfilment orders at the same location to pack
-    with this one (None when the order is not merged)."""
-    if order.merge_id is None:
-        return None
-    tenant_id = session_tenant(session).id
-    rows = (
-        await session.execute(
-            select(FulfillmentOrder.id, Order.number)
-            .join(Order, Order.id == FulfillmentOrder.order_id)
-            .where(
-                Order.merge_id == order.merge_id,
-                FulfillmentOrder.location_id == fo.location_id,
-                FulfillmentOrder.id != fo.id,
-                FulfillmentOrder.status.not_in(CLOSED_WITHOUT_SHIPPING),
-            )
-            .order_by(FulfillmentOrder.id)
-        )
-    ).all()
-    return {
-        "id": connectors.global_id("OrderMerge", tenant_id, order.merge_id),
-        "ship_with": [connectors.global_id("FulfillmentOrder", tenant_id, fo_id) for fo_id, _ in rows],
-        "orders": sorted({number for _, number in rows}),
-    }

@@ -1,5 +1,6 @@
 """Routing tables: the tenant's policy, every decision taken (with its inputs, so it can be replayed and
-re-simulated), and the carriers.
+re-simulated). The carriers table is ``app.fulfillment.models.Carrier``: fulfilment ships with
+them (SLA clocks) and routing, above it, chooses among them.
 
 ``routing_policies`` holds one active row (a partial unique index keeps it to one); it is created lazily
 with the engine's defaults the first time a tenant routes or reads it. ``routing_decisions`` keeps, per
@@ -73,22 +74,4 @@ class RoutingDecision(TenantBase):
     decision: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     explanation: Mapped[str] = mapped_column(Text, default="")
     job_key: Mapped[str | None] = mapped_column(String(100), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
-class Carrier(TenantBase):
-    """A carrier and its services. ``services``: ``{"standard": {"rates": {"East": {"first_kg": 8,
-    "extra_kg": 2}}, "sla_days": 2}}`` (the full shape, and how one is chosen per shipment:
-    ``app.routing.carriers``). ``sla_days``, ``cold_chain`` and ``cutoff`` apply to services that do not
-    say otherwise."""
-
-    __tablename__ = "carriers"
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    code: Mapped[str] = mapped_column(String(60), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    services: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    sla_days: Mapped[float] = mapped_column(Float, default=2.0)
-    cold_chain: Mapped[bool] = mapped_column(Boolean, default=False)
-    cutoff: Mapped[str | None] = mapped_column(String(5))  # local "HH:MM": later orders leave tomorrow
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import outbox
 from app.db import session_tenant
 from app.errors import UserError
+from app.fulfillment import open_lines
 from app.orders import service as orders
 from app.orders import timeline
 from app.orders.models import OrderStatus
 from app.outbox import OutboxMessage
-from app.routing import inputs, service
+from app.routing import service
 
 ROUTE = "route"  # the route job was enqueued
 HAND_OVER = "hand_over"  # release jobs were enqueued for fulfilment orders never handed over
@@ -43,7 +44,9 @@ async def request_routing(session: AsyncSession, order_id: int, *, actor: str) -
         raise UserError(
             "NOT_ROUTABLE", f"the order is {status.value}: only {allowed} orders are routed", FIELD
         )
-    if status in (OrderStatus.reserved, OrderStatus.presale) or await inputs.open_lines(session, order.id):
+    if status in (OrderStatus.reserved, OrderStatus.presale) or await open_lines.open_lines(
+        session, order.id
+    ):
         if await service.backordered_units(session, order.id):
             raise UserError(
                 "NOT_ROUTABLE",

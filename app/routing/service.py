@@ -36,19 +36,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import outbox
 from app.db import session_tenant
 from app.errors import NotFound, UserError
+from app.fulfillment import open_lines
 from app.fulfillment import service as fulfillment
 from app.fulfillment.connectors import RELEASE_EVENT
 from app.fulfillment.models import ConnectorDelivery, FulfillmentOrder, FulfillmentStatus
 from app.fulfillment.timeouts import STORE_ACCEPT_TIMEOUT
+from app.inventory import placement
 from app.inventory.models import Reservation, ReservationStatus
 from app.orders import service as orders
 from app.orders import states, timeline
 from app.orders.models import Order, OrderStatus
-from app.routing import carriers, geo, inputs, merge, policies, split_approval, stock
+from app.routing import carriers, geo, inputs, merge, policies, split_approval
 from app.routing.engine import Decision, decide
 from app.routing.models import RoutingDecision
 from app.routing.policies import get_policy
-from app.routing.stock import allocate_to_location  # noqa: F401  (public API, see stock.py)
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ async def route_order(
         return RouteOutcome("duplicate")
     if OrderStatus(order.status) not in ROUTABLE:
         return RouteOutcome(f"not_routable:{order.status.value}")
-    lines = await inputs.open_lines(session, order.id)
+    lines = await open_lines.open_lines(session, order.id)
     if not lines:
         return await _routed_before(session, order, actor)
     if await backordered_units(session, order.id):
@@ -234,7 +235,7 @@ async def _fulfil(
     session: AsyncSession, order: Order, row: RoutingDecision, decision: Decision, built
 ) -> list:
     """One fulfilment order per shipment; then the reservation pinned to the locations, in
-    (location, material) order (see ``stock.allocate_to_location``). Each gets the carrier chosen for
+    (location, material) order (see ``placement.allocate_to_location``). Each gets the carrier chosen for
     it (``carriers``), kept with its explanation in the decision row."""
     weights = policies.carrier_weights(await policies.active_row(session))
     choices = await carriers.choose_for_shipments(session, order, decision, built, weights=weights)
@@ -262,7 +263,7 @@ async def _fulfil(
         )
     reference = orders.reservation_reference(order)
     for (location_id, material_id), qty in sorted(pins.items()):
-        await stock.allocate_to_location(session, reference, material_id, location_id, qty, actor=ACTOR)
+        await placement.allocate_to_location(session, reference, material_id, location_id, qty, actor=ACTOR)
     carriers.record(row, choices)
     await session.flush()
     return fos

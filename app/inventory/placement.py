@@ -10,28 +10,19 @@ leaves it unchanged, whatever the location's status: the location side goes thro
 move that changes no availability. ``ledger.check_ledger`` holds:
 both movements are in its replay, and their reserved deltas cancel.
 
-These belong in ``app.inventory`` (as ``ledger.move_reservation``); they live here until it has one.
+Inventory owns these moves so routing (which pins) and fulfilment (which ships or gives back) both
+call down into them, never into each other.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import UserError
 from app.inventory import ledger
 from app.inventory.ledger import Deltas
 from app.inventory.models import MovementKind, StockLevel, StockMovement
-
-
-async def location_available(session: AsyncSession, location_id: int, material_id: int) -> int:
-    """Available at the location (on hand - reserved - safety), row locked until the transaction ends."""
-    level = await session.scalar(
-        select(StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock)
-        .where(StockLevel.location_id == location_id, StockLevel.material_id == material_id)
-        .with_for_update()
-    )
-    return int(level or 0)
 
 
 async def allocate_to_location(
