@@ -7,7 +7,8 @@ plain data with ``to_dict``/``from_dict``. Rules are evaluated in order, before 
 and ``fulfilment_types`` (``delivery``/``pickup``/``same_day``). A location is excluded by the first
 rule that excludes it; line-level rules (cold chain) only forbid some lines at some locations.
 
-Pure: no I/O. ``evaluate_rules`` takes the engine's input dataclasses (duck-typed, to avoid a cycle).
+Pure: no I/O. ``evaluate_rules`` reads the engine's input types from ``app.routing.engine_inputs``, which
+sits below both this module and the engine (the engine imports the policy, never the reverse).
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from app.routing.engine import Candidate, OrderInput
+from app.routing.engine_inputs import Candidate, OrderInput
 
 MODES = ("lexicographic", "weighted")
 FACTORS = ("distance", "stock_depth", "cost", "sla", "load", "preference")
