@@ -43,11 +43,26 @@ capacity. Materials do not interact, so each is checked on its own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import NamedTuple
 
 INF = float("inf")
+_CLOCK_EVERY = 64  # search nodes between two looks at the clock
+
+
+class Cover(NamedTuple):
+    """The cheapest set found (location indices, ascending; None if none was found) and whether the
+    search finished, i.e. proved it optimal (or proved that no set exists)."""
+
+    chosen: tuple[int, ...] | None
+    proven: bool
+
+
+class _OutOfTime(Exception):
+    pass
 
 
 def bits(mask: int) -> list[int]:
@@ -68,15 +83,19 @@ def min_cover(
     k_max: int,
     fewest_first: bool = True,
     feasible: Callable[[tuple[int, ...]], int] | None = None,
-) -> tuple[int, ...] | None:
+    deadline: float | None = None,
+) -> Cover:
     """The cheapest feasible set of location indices (ascending), or None if none has ≤ ``k_max``.
 
     ``required``: the lines that must be shipped whole. ``feasible(chosen)`` returns 0 when the extra
     constraints hold, else a bitmask of the locations that could help (non-zero even if none can).
+    ``deadline`` (``time.perf_counter()`` value): stop there and return the best set found so far,
+    with ``proven=False`` (with ``fewest_first``, a set found at the last depth still has the fewest
+    locations: every smaller depth was searched to the end).
     """
     n = len(keys)
     if n == 0:
-        return () if required == 0 and (feasible is None or feasible(()) == 0) else None
+        return Cover(() if required == 0 and (feasible is None or feasible(()) == 0) else None, True)
     best_cost: float = INF
     best_set: tuple[int, ...] | None = None
     full = _undominated(keys, masks, required) if feasible is None else (1 << n) - 1
@@ -92,8 +111,15 @@ def min_cover(
             cov[low.bit_length() - 1] |= bit
             m ^= low
 
+    nodes = 0
+    clock = time.perf_counter
+
     def dfs(r: int, unc: int, allowed: int, cost: int, chosen: tuple[int, ...], exact: bool) -> None:
-        nonlocal best_cost, best_set
+        nonlocal best_cost, best_set, nodes
+        if deadline is not None:
+            nodes += 1
+            if nodes % _CLOCK_EVERY == 0 and clock() > deadline:
+                raise _OutOfTime
         if unc == 0:
             need = feasible(chosen) if feasible is not None else 0
             if not need:
@@ -147,16 +173,19 @@ def min_cover(
             dfs(r - 1, unc & ~masks[c], rest, ncost, (*chosen, c), exact)
 
     k_lo = max(1, -(-required.bit_count() // maxpop))
-    for k in range(k_lo, min(k_max, n) + 1):
-        if fewest_first:
-            dfs(k, required, full, 0, (), True)
-            if best_set is not None:
-                break
-        else:
-            if best_set is not None and k * keys[0] >= best_cost:
-                break
-            dfs(k, required, full, 0, (), False)
-    return None if best_set is None else tuple(sorted(best_set))
+    try:
+        for k in range(k_lo, min(k_max, n) + 1):
+            if fewest_first:
+                dfs(k, required, full, 0, (), True)
+                if best_set is not None:
+                    break
+            else:
+                if best_set is not None and k * keys[0] >= best_cost:
+                    break
+                dfs(k, required, full, 0, (), False)
+    except _OutOfTime:
+        return Cover(None if best_set is None else tuple(sorted(best_set)), False)
+    return Cover(None if best_set is None else tuple(sorted(best_set)), True)
 
 
 def _undominated(keys: Sequence[int], masks: Sequence[int], required: int) -> int:

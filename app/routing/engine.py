@@ -60,9 +60,11 @@ search per group), ``engine_explain`` (the English account). This module is the 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from app.routing.cover_budget import SOLVERS
 from app.routing.engine_decision import (
     CandidateReport,
     Decision,
@@ -126,9 +128,26 @@ def _distances(lat: float, lon: float, cands: Sequence[Candidate]) -> list[float
 DEFAULT_POLICY = Policy()
 
 
-def decide(order: OrderInput, candidates: Sequence[Candidate], policy: Policy | None = None) -> Decision:
-    """Choose the locations that ship ``order``. Deterministic: same inputs and policy, same decision."""
+def decide(
+    order: OrderInput,
+    candidates: Sequence[Candidate],
+    policy: Policy | None = None,
+    *,
+    budget_ms: float | None = None,
+    solver: str = "auto",
+) -> Decision:
+    """Choose the locations that ship ``order``. Deterministic (same inputs and policy, same decision)
+    whenever the plan is proven optimal, which is every decision that finishes within its budget.
+
+    ``budget_ms`` (default ``policy.time_budget_ms``; ``math.inf``: no limit): past it, the best plan
+    found, with ``proven_optimal=False``. ``solver``: ``auto``, ``search`` or ``milp``
+    (``app.routing.cover_budget``; the other two are for tests and benchmarks).
+    """
     policy = policy or DEFAULT_POLICY
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}")
+    budget = policy.time_budget_ms if budget_ms is None else budget_ms
+    deadline = time.perf_counter() + budget / 1000
     cands = tuple(candidates)
     lines = order.lines
     dist = _distances(order.lat, order.lon, cands)
@@ -164,6 +183,7 @@ def decide(order: OrderInput, candidates: Sequence[Candidate], policy: Policy | 
     shipments: list[Shipment] = []
     results: list[GroupResult] = []
     chosen_all: set[int] = set()
+    proven = True
     left = cands  # the stock earlier groups have not taken: groups never share a unit
     for name, js in groups:
         group_cap = None if limit is None else max(1, limit - (len(groups) - 1))
@@ -171,9 +191,24 @@ def decide(order: OrderInput, candidates: Sequence[Candidate], policy: Policy | 
         if left is not cands:
             gcover, _, _ = coverage(lines, js, left, eligible, blocked)
             gsplit = split_lines(js, order, left, gcover, eligible, rules, policy, unfilled, cands)
-        ships, result, used = solve_group(
-            name, js, order, left, dist, gcover, gsplit, unfilled, order_idx, keys, blocked, policy, group_cap
+        ships, result, used, group_proven = solve_group(
+            name,
+            js,
+            order,
+            left,
+            dist,
+            gcover,
+            gsplit,
+            unfilled,
+            order_idx,
+            keys,
+            blocked,
+            policy,
+            group_cap,
+            deadline,
+            solver,
         )
+        proven = proven and group_proven
         if ships:
             left = stock_left(left, ships)
         shipments.extend(ships)
@@ -240,6 +275,8 @@ def decide(order: OrderInput, candidates: Sequence[Candidate], policy: Policy | 
         max_shipments_rule=rules.max_shipments[0] if rules.max_shipments else None,
         fewest_shipments_first=policy.fewest_shipments_first,
         shipment_penalty=penalty,
+        proven_optimal=proven,
+        budget_ms=None if math.isinf(budget) else budget,
     )
 
 

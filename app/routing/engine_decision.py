@@ -93,6 +93,10 @@ class Decision:
     # the objective's shape, for explain(): the penalty is per shipment, in score (weighted) or km units
     fewest_shipments_first: bool = True
     shipment_penalty: float = 0.0
+    # False when the time budget ran out before the search or HiGHS proved the plan optimal: it is the
+    # best plan found within ``budget_ms`` (decisions stored before the budget existed were all proven)
+    proven_optimal: bool = True
+    budget_ms: float | None = None
 
     @property
     def shipment_count(self) -> int:
@@ -172,6 +176,8 @@ class Decision:
             "max_shipments_rule": self.max_shipments_rule,
             "fewest_shipments_first": self.fewest_shipments_first,
             "shipment_penalty": self.shipment_penalty,
+            "proven_optimal": self.proven_optimal,
+            "budget_ms": self.budget_ms,
         }
 
     @classmethod

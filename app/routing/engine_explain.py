@@ -31,6 +31,8 @@ class Explained(Protocol):
     max_shipments_rule: str | None
     fewest_shipments_first: bool
     shipment_penalty: float
+    proven_optimal: bool
+    budget_ms: float | None
 
     @property
     def shipment_count(self) -> int: ...
@@ -94,6 +96,12 @@ def explain(d: Explained) -> str:
         ),
     }.get(d.status, d.status)
     out = [f"Order {d.order_id}, policy {d.policy_name!r} ({objective}): {status}."]
+    if not d.proven_optimal:
+        budget = f"{d.budget_ms:g} ms " if d.budget_ms is not None else ""
+        out.append(
+            f"Not proven optimal: the {budget}time budget ran out before the exact search or the MILP"
+            " solver (HiGHS) could prove it; this is the best plan found by then."
+        )
     multi = len(d.groups) > 1
     for g in d.groups:
         ships = [s for s in d.shipments if s.group == g.name]

@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from app.routing.cover import MaterialDemand, Packing, assign_material, bits, fill_most, min_cover
+from app.routing.cover import MaterialDemand, Packing, assign_material, bits, fill_most
+from app.routing.cover_budget import best_cover
 from app.routing.engine_decision import GroupResult, Shipment, ShipmentLine, UnfilledLine
 from app.routing.engine_inputs import Candidate, Id, LineInput, OrderInput
+from app.routing.engine_score import KEY_SHIFTS
 from app.routing.policy import Policy, RuleOutcome
 
 
@@ -28,8 +30,13 @@ def solve_group(
     blocked: Mapping[int, int],
     policy: Policy,
     group_cap: int | None,
-) -> tuple[list[Shipment], GroupResult, list[int]]:
-    """Solve one group of lines. Line bits are order line indices; locations are numbered by key."""
+    deadline: float,
+    solver: str,
+) -> tuple[list[Shipment], GroupResult, list[int], bool]:
+    """Solve one group of lines. Line bits are order line indices; locations are numbered by key.
+
+    The last value says whether the plan is proven optimal (``cover_budget``: the search or HiGHS
+    finished before ``deadline``)."""
     lines = order.lines
     js = [j for j in js if j not in unfilled]
     gmask = 0
@@ -91,24 +98,27 @@ def solve_group(
         packing = Packing(demands)
         js = [j for j in js if j not in unfilled]
     if not js:
-        return [], GroupResult(name, (), 0, 0, len(loc)), []
+        return [], GroupResult(name, (), 0, 0, len(loc)), [], True
 
     # locations able to ship the whole group alone, best first
     if packing is None:
         complete = [c for c, m in enumerate(masks) if m & required == required]
     else:
         complete = [c for c, m in enumerate(masks) if m & required == required and not packing.feasible((c,))]
+    proven = True
     if complete and policy.fewest_shipments_first:
         chosen: tuple[int, ...] | None = (complete[0],)  # k = 1: the first in key order is optimal
     else:
         keyl = [keys[i] for i in loc]
-        feasible = packing.feasible if packing else None
         chosen = None
+        how = {"shifts": KEY_SHIFTS, "deadline": deadline, "solver": solver}
         if not policy.fewest_shipments_first:
             cap = group_cap or len(loc)
-            chosen = min_cover(keyl, masks, required, k_max=cap, fewest_first=False, feasible=feasible)
+            chosen, proven = best_cover(keyl, masks, required, packing, fewest_first=False, k_max=cap, **how)
         if chosen is None:
-            chosen = min_cover(keyl, masks, required, k_max=len(loc), feasible=feasible)
+            every = len(loc)
+            chosen, found = best_cover(keyl, masks, required, packing, fewest_first=True, k_max=every, **how)
+            proven = proven and found
     assert chosen is not None  # every remaining line can ship from the eligible locations together
 
     # who ships what: packed lines as packed, other lines from the best chosen location covering them
@@ -153,7 +163,7 @@ def solve_group(
         len(loc) - len(complete),
         runner_up,
     )
-    return ships, result, used
+    return ships, result, used, proven
 
 
 def coverage(

@@ -15,6 +15,7 @@ DIST_SHIFT = 40  # metres field; priority below it, score above
 SCORE_SHIFT = 80
 SCORE_SCALE = 1_000_000
 PRIORITY_CAP = (1 << 32) - 1
+KEY_SHIFTS = (SCORE_SHIFT, DIST_SHIFT, 0)  # where each field of a key starts, most significant first
 
 
 def location_keys(

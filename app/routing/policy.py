@@ -105,6 +105,8 @@ class Policy:
     shipments comes first, in both modes; otherwise each shipment adds ``shipment_penalty`` to the
     plan's first criterion: its score (weighted) or its total distance in km (lexicographic).
     ``max_shipments``: plans needing more get status ``needs_split_approval`` (see engine).
+    ``time_budget_ms``: how long one decision may search; past it the engine returns the best plan
+    found, flagged not proven optimal (``Decision.proven_optimal``).
     """
 
     name: str = "default"
@@ -117,6 +119,7 @@ class Policy:
     store_radius_km: float = 3.0
     fewest_shipments_first: bool = True
     shipment_penalty: float = 1.0
+    time_budget_ms: float = 50.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -126,6 +129,8 @@ class Policy:
             raise ValueError(f"unknown weight factor(s): {', '.join(sorted(unknown))}")
         if any(w < 0 for w in self.weights.values()) or self.shipment_penalty < 0:
             raise ValueError("weights and shipment_penalty must be >= 0")
+        if not self.time_budget_ms > 0:
+            raise ValueError("time_budget_ms must be > 0")
         if self.max_shipments is not None and self.max_shipments < 1:
             raise ValueError("max_shipments must be >= 1")
         object.__setattr__(self, "rules", tuple(self.rules))
@@ -146,6 +151,7 @@ class Policy:
             "store_radius_km": self.store_radius_km,
             "fewest_shipments_first": self.fewest_shipments_first,
             "shipment_penalty": self.shipment_penalty,
+            "time_budget_ms": self.time_budget_ms,
         }
 
     @classmethod
