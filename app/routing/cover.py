@@ -118,7 +118,8 @@ def min_cover(
         nonlocal best_cost, best_set, nodes
         if deadline is not None:
             nodes += 1
-            if nodes % _CLOCK_EVERY == 0 and clock() > deadline:
+            # a node that checks the packing can take a millisecond: look at the clock before each
+            if (unc == 0 or nodes % _CLOCK_EVERY == 0) and clock() > deadline:
                 raise _OutOfTime
         if unc == 0:
             need = feasible(chosen) if feasible is not None else 0
@@ -236,12 +237,22 @@ class Packing:
     def __init__(self, materials: list[MaterialDemand]):
         self.materials = materials
         self.helpers = [m.helpers for m in materials]
+        self.totals = [sum(q for _, q, _ in (*m.whole, *m.split)) for m in materials]
 
-    def feasible(self, chosen: tuple[int, ...]) -> int:
-        """0 when every material fits; else the fewest locations one of which any fix must add."""
+    def may_ship_alone(self, c: int) -> bool:
+        """A quick necessary condition for ``feasible((c,)) == 0``: location ``c`` holds, of every
+        material, at least all its lines ask for (saves the exact check for most locations)."""
+        return all(m.cap[c] >= total for m, total in zip(self.materials, self.totals, strict=True))
+
+    def feasible(self, chosen: tuple[int, ...], only: int | None = None) -> int:
+        """0 when every material fits; else the fewest locations one of which any fix must add.
+
+        ``only``: check just the materials that location holds (the others are known to fit)."""
         chosen_bits = sum(1 << c for c in chosen)
         need = 0
         for m, helpers in zip(self.materials, self.helpers, strict=True):
+            if only is not None and not helpers >> only & 1:
+                continue
             if assign_material(m, chosen) is None:
                 more = helpers & ~chosen_bits
                 if not more:  # nothing left to add: a bit past every location (non-zero = "does not fit")

@@ -7,9 +7,10 @@ seconds to minutes. One order must never hold a worker that long, so:
 1. the search gets a share (``SEARCH_SHARE``) of the time left before ``deadline``; if it finishes, its
    answer is optimal and proven;
 2. otherwise its best set so far, or else a quick greedy cover (``greedy_cover``), is handed to the
-   MILP (``cover_milp.milp_cover``) as a starting solution, and HiGHS gets the rest of the budget (at
-   least ``MILP_MIN_S``). HiGHS only ever improves on that start; the answer is proven when HiGHS
-   proves it, else it is the best plan found and the caller says so (``Decision.proven_optimal``).
+   MILP (``cover_milp.milp_cover``) as a starting solution, and HiGHS gets the rest of the budget
+   (unless less than ``MILP_MIN_S`` is left). HiGHS only ever improves on that start; the answer is
+   proven when HiGHS proves it, else it is the best plan found and the caller says so
+   (``Decision.proven_optimal``).
 
 ``solver`` picks a path for tests and benchmarks: ``auto`` (the above), ``search`` (the search alone,
 cut at the deadline), ``milp`` (HiGHS alone). Pure: no I/O.
@@ -26,7 +27,7 @@ from app.routing.cover_milp import milp_cover
 
 SOLVERS = ("auto", "search", "milp")
 SEARCH_SHARE = 0.3
-MILP_MIN_S = 0.005  # HiGHS needs a few ms to set up; a group planned at the deadline still gets them
+MILP_MIN_S = 0.005  # less than this left: HiGHS cannot improve on the start, skip it
 
 
 def best_cover(
@@ -62,7 +63,10 @@ def best_cover(
         if solver == "search":
             return Cover(found or greedy_cover(keys, masks, required, packing, k_max), False)
     start = found or greedy_cover(keys, masks, required, packing, k_max)
-    left = max(MILP_MIN_S, deadline - time.perf_counter())
+    left = deadline - time.perf_counter()
+    if left < MILP_MIN_S and start is not None:  # no time for HiGHS to do anything useful
+        return Cover(start, False)
+    left = max(left, MILP_MIN_S)
     got = milp_cover(
         keys,
         masks,
@@ -133,7 +137,7 @@ def greedy_cover(
         covered = 0
         for x in rest:
             covered |= masks[x]
-        if covered & required == required and (packing is None or not packing.feasible(tuple(rest))):
+        if covered & required == required and (packing is None or not packing.feasible(tuple(rest), c)):
             chosen = rest
     return tuple(sorted(chosen)) if len(chosen) <= k_max else None
 

@@ -98,6 +98,7 @@ __all__ = [
 ]
 
 EARTH_RADIUS_KM = 6371.0088
+SOLVE_SHARE = 0.9  # of the budget, for everything up to the chosen plan; the rest builds the decision
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -147,7 +148,7 @@ def decide(
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}")
     budget = policy.time_budget_ms if budget_ms is None else budget_ms
-    deadline = time.perf_counter() + budget / 1000
+    deadline = time.perf_counter() + budget / 1000 * SOLVE_SHARE
     cands = tuple(candidates)
     lines = order.lines
     dist = _distances(order.lat, order.lon, cands)

@@ -104,7 +104,11 @@ def solve_group(
     if packing is None:
         complete = [c for c, m in enumerate(masks) if m & required == required]
     else:
-        complete = [c for c, m in enumerate(masks) if m & required == required and not packing.feasible((c,))]
+        complete = [
+            c
+            for c, m in enumerate(masks)
+            if m & required == required and packing.may_ship_alone(c) and not packing.feasible((c,))
+        ]
     proven = True
     if complete and policy.fewest_shipments_first:
         chosen: tuple[int, ...] | None = (complete[0],)  # k = 1: the first in key order is optimal
