@@ -98,7 +98,7 @@ __all__ = [
 ]
 
 EARTH_RADIUS_KM = 6371.0088
-SOLVE_SHARE = 0.9  # of the budget, for everything up to the chosen plan; the rest builds the decision
+SOLVE_SHARE = 0.85  # of the budget, for everything up to the chosen plan; the rest builds the decision
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
