@@ -205,3 +205,20 @@ def test_the_budget_is_part_of_the_policy():
     assert decide(order, cands, p, budget_ms=math.inf).budget_ms is None
     with pytest.raises(ValueError, match="solver"):
         decide(order, cands, p, solver="guess")
+
+
+def test_the_solver_does_no_io_either():
+    """HiGHS is loaded only when the search cannot finish; once loaded, still nothing that does I/O."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from app.routing import Candidate, LineInput, OrderInput, Policy, decide; "
+        "c = [Candidate(i, f'L{i}', lat=30 + i / 10, lon=115, stock={'M': 1}) for i in range(6)]; "
+        "o = OrderInput(1, (LineInput('l', 'M', 3),), 30, 115); "
+        "d = decide(o, c, Policy(allow_line_split=True), solver='milp'); "
+        "assert 'highspy' in sys.modules and d.shipment_count == 3 and d.proven_optimal; "
+        "bad = [m for m in ('sqlalchemy', 'asyncpg', 'redis', 'app.db', 'socket') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
