@@ -44,6 +44,10 @@ class RoutingPolicyType:
     shipment_penalty: float = strawberry.field(
         description="Per shipment when fewestShipmentsFirst is false: score (weighted) or km (lexicographic)."
     )
+    time_budget_ms: float = strawberry.field(
+        description="How long one decision may search (ms); past it the best plan found is used, and the"
+        " decision says it is not proven optimal (provenOptimal)."
+    )
     carrier_weights: JSON = strawberry.field(description='Carrier choice: {"cost": w, "sla": w}.')
     merge_window_minutes: int = strawberry.field(
         description="Orders of one buyer and address placed this close are shipped together (0: off)."
@@ -76,6 +80,7 @@ class RoutingPolicyType:
             allow_line_split=p.allow_line_split,
             fewest_shipments_first=p.fewest_shipments_first,
             shipment_penalty=p.shipment_penalty,
+            time_budget_ms=p.time_budget_ms,
             carrier_weights=policies.carrier_weights(row),
             **policies.routing_options(row),
             updated_by=row.updated_by,
@@ -95,6 +100,7 @@ class RoutingPolicyInput:
     allow_line_split: bool | None = strawberry.UNSET
     fewest_shipments_first: bool | None = strawberry.UNSET
     shipment_penalty: float | None = strawberry.UNSET
+    time_budget_ms: float | None = strawberry.field(default=strawberry.UNSET, description="5-5000 ms.")
     carrier_weights: JSON | None = strawberry.field(
         default=strawberry.UNSET, description='Merged: {"cost": w, "sla": w} (0-1000 each).'
     )
@@ -195,6 +201,19 @@ class RoutingDecisionNode(TenantScopedNode):
     @strawberry.field
     def carrier(self) -> str | None:
         return self.decision.get("carrier")
+
+    @strawberry.field(
+        description="False when the time budget ran out before the plan was proven optimal: it is the best"
+        " plan found by then (the explanation says so). Null when the engine did not run (unlocated)."
+    )
+    def proven_optimal(self) -> bool | None:
+        if "shipments" not in self.decision:
+            return None
+        return self.decision.get("proven_optimal", True)  # decisions stored before the budget: exact
+
+    @strawberry.field(description="The time budget the decision ran under (ms); null: none.")
+    def budget_ms(self) -> float | None:
+        return self.decision.get("budget_ms")
 
     @strawberry.field
     def weights(self) -> JSON:

@@ -43,11 +43,26 @@ capacity. Materials do not interact, so each is checked on its own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import NamedTuple
 
 INF = float("inf")
+_CLOCK_EVERY = 64  # search nodes between two looks at the clock
+
+
+class Cover(NamedTuple):
+    """The cheapest set found (location indices, ascending; None if none was found) and whether the
+    search finished, i.e. proved it optimal (or proved that no set exists)."""
+
+    chosen: tuple[int, ...] | None
+    proven: bool
+
+
+class _OutOfTime(Exception):
+    pass
 
 
 def bits(mask: int) -> list[int]:
@@ -68,15 +83,19 @@ def min_cover(
     k_max: int,
     fewest_first: bool = True,
     feasible: Callable[[tuple[int, ...]], int] | None = None,
-) -> tuple[int, ...] | None:
+    deadline: float | None = None,
+) -> Cover:
     """The cheapest feasible set of location indices (ascending), or None if none has ≤ ``k_max``.
 
     ``required``: the lines that must be shipped whole. ``feasible(chosen)`` returns 0 when the extra
     constraints hold, else a bitmask of the locations that could help (non-zero even if none can).
+    ``deadline`` (``time.perf_counter()`` value): stop there and return the best set found so far,
+    with ``proven=False`` (with ``fewest_first``, a set found at the last depth still has the fewest
+    locations: every smaller depth was searched to the end).
     """
     n = len(keys)
     if n == 0:
-        return () if required == 0 and (feasible is None or feasible(()) == 0) else None
+        return Cover(() if required == 0 and (feasible is None or feasible(()) == 0) else None, True)
     best_cost: float = INF
     best_set: tuple[int, ...] | None = None
     full = _undominated(keys, masks, required) if feasible is None else (1 << n) - 1
@@ -92,8 +111,16 @@ def min_cover(
             cov[low.bit_length() - 1] |= bit
             m ^= low
 
+    nodes = 0
+    clock = time.perf_counter
+
     def dfs(r: int, unc: int, allowed: int, cost: int, chosen: tuple[int, ...], exact: bool) -> None:
-        nonlocal best_cost, best_set
+        nonlocal best_cost, best_set, nodes
+        if deadline is not None:
+            nodes += 1
+            # a node that checks the packing can take a millisecond: look at the clock before each
+            if (unc == 0 or nodes % _CLOCK_EVERY == 0) and clock() > deadline:
+                raise _OutOfTime
         if unc == 0:
             need = feasible(chosen) if feasible is not None else 0
             if not need:
@@ -147,16 +174,19 @@ def min_cover(
             dfs(r - 1, unc & ~masks[c], rest, ncost, (*chosen, c), exact)
 
     k_lo = max(1, -(-required.bit_count() // maxpop))
-    for k in range(k_lo, min(k_max, n) + 1):
-        if fewest_first:
-            dfs(k, required, full, 0, (), True)
-            if best_set is not None:
-                break
-        else:
-            if best_set is not None and k * keys[0] >= best_cost:
-                break
-            dfs(k, required, full, 0, (), False)
-    return None if best_set is None else tuple(sorted(best_set))
+    try:
+        for k in range(k_lo, min(k_max, n) + 1):
+            if fewest_first:
+                dfs(k, required, full, 0, (), True)
+                if best_set is not None:
+                    break
+            else:
+                if best_set is not None and k * keys[0] >= best_cost:
+                    break
+                dfs(k, required, full, 0, (), False)
+    except _OutOfTime:
+        return Cover(None if best_set is None else tuple(sorted(best_set)), False)
+    return Cover(None if best_set is None else tuple(sorted(best_set)), True)
 
 
 def _undominated(keys: Sequence[int], masks: Sequence[int], required: int) -> int:
@@ -207,12 +237,22 @@ class Packing:
     def __init__(self, materials: list[MaterialDemand]):
         self.materials = materials
         self.helpers = [m.helpers for m in materials]
+        self.totals = [sum(q for _, q, _ in (*m.whole, *m.split)) for m in materials]
 
-    def feasible(self, chosen: tuple[int, ...]) -> int:
-        """0 when every material fits; else the fewest locations one of which any fix must add."""
+    def may_ship_alone(self, c: int) -> bool:
+        """A quick necessary condition for ``feasible((c,)) == 0``: location ``c`` holds, of every
+        material, at least all its lines ask for (saves the exact check for most locations)."""
+        return all(m.cap[c] >= total for m, total in zip(self.materials, self.totals, strict=True))
+
+    def feasible(self, chosen: tuple[int, ...], only: int | None = None) -> int:
+        """0 when every material fits; else the fewest locations one of which any fix must add.
+
+        ``only``: check just the materials that location holds (the others are known to fit)."""
         chosen_bits = sum(1 << c for c in chosen)
         need = 0
         for m, helpers in zip(self.materials, self.helpers, strict=True):
+            if only is not None and not helpers >> only & 1:
+                continue
             if assign_material(m, chosen) is None:
                 more = helpers & ~chosen_bits
                 if not more:  # nothing left to add: a bit past every location (non-zero = "does not fit")

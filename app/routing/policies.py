@@ -25,7 +25,13 @@ from app.routing.engine import Decision, compare, simulate
 from app.routing.models import RoutingDecision, RoutingPolicy
 from app.routing.policy import FACTORS, MODES, Policy, Rule
 
-OPTION_KEYS = ("kind_bonus", "allow_line_split", "fewest_shipments_first", "shipment_penalty")
+OPTION_KEYS = (
+    "kind_bonus",
+    "allow_line_split",
+    "fewest_shipments_first",
+    "shipment_penalty",
+    "time_budget_ms",
+)
 FIELDS = {
     "name": "name",
     "mode": "mode",
@@ -37,6 +43,7 @@ FIELDS = {
     "allow_line_split": "allowLineSplit",
     "fewest_shipments_first": "fewestShipmentsFirst",
     "shipment_penalty": "shipmentPenalty",
+    "time_budget_ms": "timeBudgetMs",
     "carrier_weights": "carrierWeights",
     "merge_window_minutes": "mergeWindowMinutes",
     "release_delay_minutes": "releaseDelayMinutes",
@@ -51,6 +58,9 @@ MAX_RULES = 50
 MAX_SHIPMENTS = 20
 ENGINE_STATUSES = ("routed", "partial", "unfillable", "needs_split_approval")
 MAX_SIMULATED = 500
+# One decision's time budget (ms): the engine stops searching there (Policy.time_budget_ms). The worker
+# must not be held long by one order, and below a few ms nothing but the greedy plan gets a chance.
+TIME_BUDGET_MS = (5, 5000)
 
 
 def policy_from_row(row: RoutingPolicy) -> Policy:
@@ -187,6 +197,8 @@ def apply_changes(current: Policy, changes: Mapping[str, Any]) -> Policy:
             d["store_radius_km"] = _number(value, field, 0.1, 500)
         elif key == "shipment_penalty":
             d["shipment_penalty"] = _number(value, field, 0, 1000)
+        elif key == "time_budget_ms":
+            d["time_budget_ms"] = _number(value, field, *TIME_BUDGET_MS)
         elif key in ROUTING_OPTIONS:  # checked here; saved by update_policy (not an engine field)
             if isinstance(value, float) and not value.is_integer():
                 raise UserError("INVALID_POLICY", f"{field} must be whole minutes", field)

@@ -7,7 +7,8 @@ plain data with ``to_dict``/``from_dict``. Rules are evaluated in order, before 
 and ``fulfilment_types`` (``delivery``/``pickup``/``same_day``). A location is excluded by the first
 rule that excludes it; line-level rules (cold chain) only forbid some lines at some locations.
 
-Pure: no I/O. ``evaluate_rules`` takes the engine's input dataclasses (duck-typed, to avoid a cycle).
+Pure: no I/O. ``evaluate_rules`` reads the engine's input types from ``app.routing.engine_inputs``, which
+sits below both this module and the engine (the engine imports the policy, never the reverse).
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from app.routing.engine import Candidate, OrderInput
+from app.routing.engine_inputs import Candidate, OrderInput
 
 MODES = ("lexicographic", "weighted")
 FACTORS = ("distance", "stock_depth", "cost", "sla", "load", "preference")
@@ -105,6 +105,8 @@ class Policy:
     shipments comes first, in both modes; otherwise each shipment adds ``shipment_penalty`` to the
     plan's first criterion: its score (weighted) or its total distance in km (lexicographic).
     ``max_shipments``: plans needing more get status ``needs_split_approval`` (see engine).
+    ``time_budget_ms``: how long one decision may search; past it the engine returns the best plan
+    found, flagged not proven optimal (``Decision.proven_optimal``).
     """
 
     name: str = "default"
@@ -117,6 +119,7 @@ class Policy:
     store_radius_km: float = 3.0
     fewest_shipments_first: bool = True
     shipment_penalty: float = 1.0
+    time_budget_ms: float = 50.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -126,6 +129,8 @@ class Policy:
             raise ValueError(f"unknown weight factor(s): {', '.join(sorted(unknown))}")
         if any(w < 0 for w in self.weights.values()) or self.shipment_penalty < 0:
             raise ValueError("weights and shipment_penalty must be >= 0")
+        if not self.time_budget_ms > 0:
+            raise ValueError("time_budget_ms must be > 0")
         if self.max_shipments is not None and self.max_shipments < 1:
             raise ValueError("max_shipments must be >= 1")
         object.__setattr__(self, "rules", tuple(self.rules))
@@ -146,6 +151,7 @@ class Policy:
             "store_radius_km": self.store_radius_km,
             "fewest_shipments_first": self.fewest_shipments_first,
             "shipment_penalty": self.shipment_penalty,
+            "time_budget_ms": self.time_budget_ms,
         }
 
     @classmethod
