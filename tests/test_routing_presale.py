@@ -59,9 +59,24 @@ async def presale_shop(ref, *, stocked_at: dict[int, int]):
     return channel, item, presale
 
 
-def mixed_order(external_id: str, item, presale) -> dict:
-    """A generic (oms.order.v1) paid order: 1 unit in stock and 2 units of the presale product."""
-    phone = f"135{secrets.randbelow(10**8):08d}"
+def mixed_order(
+    external_id: str,
+    item,
+    presale,
+    *,
+    presale_units: int = 2,
+    buyer: str | None = None,
+    city="成都市",
+    province="四川省",
+) -> dict:
+    """A generic (oms.order.v1) paid order: 1 unit in stock and ``presale_units`` of the presale
+    product (none: the in-stock line only). ``buyer`` names one buyer at one address (orders merge)."""
+    phone = f"135{secrets.randbelow(10**8):08d}" if buyer is None else "13512345678"
+    lines = [{"id": "1", "item_id": item.listing_item_id, "quantity": 1, "unit_price": "100.00"}]
+    if presale_units:
+        lines.append(
+            {"id": "2", "item_id": presale.listing_item_id, "quantity": presale_units, "unit_price": "300.00"}
+        )
     return {
         "format": "oms.order.v1",
         "id": external_id,
@@ -69,25 +84,22 @@ def mixed_order(external_id: str, item, presale) -> dict:
         "placed_at": "2026-11-01T10:00:00+08:00",
         "paid_at": "2026-11-01T10:01:00+08:00",
         "currency": "CNY",
-        "buyer": {"id": f"u-{external_id}", "name": "赵雪", "phone": phone},
+        "buyer": {"id": f"u-{buyer or external_id}", "name": "赵雪", "phone": phone},
         "shipping_address": {
             "name": "赵雪",
             "phone": phone,
             "country": "CN",
-            "province": "四川省",
-            "city": "成都市",
+            "province": province,
+            "city": city,
             "district": "武侯区",
-            "street": f"天府大道北段 {external_id} 号",
+            "street": f"天府大道北段 {buyer or external_id} 号",
         },
-        "lines": [
-            {"id": "1", "item_id": item.listing_item_id, "quantity": 1, "unit_price": "100.00"},
-            {"id": "2", "item_id": presale.listing_item_id, "quantity": 2, "unit_price": "300.00"},
-        ],
+        "lines": lines,
     }
 
 
-async def ingest(gql, tenant, ref, channel, body: dict) -> int:
-    """Through ``ingestOrders``; returns the order's row id. The order is presale (2 units backordered)."""
+async def ingest(gql, tenant, ref, channel, body: dict, status: str = "presale") -> int:
+    """Through ``ingestOrders``; returns the order's row id. The order is presale (units backordered)."""
     data = await gql(
         INGEST,
         {"input": {"channelId": gid("Channel", ref, channel.id), "orders": [body]}},
@@ -95,7 +107,7 @@ async def ingest(gql, tenant, ref, channel, body: dict) -> int:
     )
     assert data["ingestOrders"]["userErrors"] == [], data
     [result] = data["ingestOrders"]["results"]
-    assert result["inboxStatus"] == "processed" and result["order"]["status"] == "presale", result
+    assert result["inboxStatus"] == "processed" and result["order"]["status"] == status, result
     return int(GlobalID.from_id(result["order"]["id"]).node_id.split(".")[1])
 
 
@@ -234,6 +246,59 @@ async def test_a_rejected_in_stock_part_is_routed_again_alone_while_the_presale_
     assert rejected.status is FulfillmentStatus.rejected and second.location_id == shanghai
     assert await routed_units(ref, order_id) == Counter({item.material_id: 1})  # the presale line waits
     assert [d.status for d in await decisions(ref, order_id)] == ["routed", "routed"]
+    await assert_ledger(ref)
+
+
+async def test_an_order_waiting_for_presale_stock_is_not_merged_with_its_buyer_next_order(
+    gql, tenant_a, run_jobs
+):
+    """Merging would route every open line of both orders, the presale line too, from stock that
+    another order holds at network level: sold twice. The waiting order keeps out of merges."""
+    ref = await tenant_ref(tenant_a.slug)
+    chengdu = await warehouse(ref, "WH Chengdu", CHENGDU)
+    channel, item, presale = await presale_shop(ref, stocked_at={chengdu: 5})
+    await receive(ref, chengdu, presale.material_id, 1)
+    data = await gql(
+        POLICY.replace("shipInStockPartOfPresale }", "releaseDelayMinutes }"),
+        {"input": {"releaseDelayMinutes": 30}},
+        api_key=tenant_a.api_key,
+    )
+    assert data["updateRoutingPolicy"]["userErrors"] == []
+    # Another buyer's order holds the one presale unit at network level (its address cannot be located).
+    holder = await ingest(
+        gql,
+        tenant_a,
+        ref,
+        channel,
+        mixed_order("HOLD-1", item, presale, presale_units=1, city="Atlantis", province="Nowhere"),
+        status="reserved",
+    )
+    await drain(run_jobs)
+    assert (await decisions(ref, holder))[-1].status == "unlocated"
+
+    first = await ingest(
+        gql, tenant_a, ref, channel, mixed_order("M-1", item, presale, presale_units=1, buyer="z")
+    )
+    await drain(run_jobs)
+    [kept] = await fulfillment_orders(ref, first)
+    assert await routed_units(ref, first) == Counter({item.material_id: 1})
+    second = await ingest(
+        gql,
+        tenant_a,
+        ref,
+        channel,
+        mixed_order("M-2", item, presale, presale_units=0, buyer="z"),
+        status="reserved",
+    )
+    await drain(run_jobs)
+
+    assert await routed_units(ref, first) == Counter({item.material_id: 1})  # the presale line still waits
+    assert (await fulfillment_orders(ref, first))[0].status is kept.status  # not cancelled for a merge
+    assert await routed_units(ref, second) == Counter({item.material_id: 1})
+    assert (await order_of(ref, second)).merge_id is None
+    async with tenant_session(ref) as session:
+        stock = await session.get(NetworkStock, presale.material_id)
+    assert (stock.on_hand, stock.reserved) == (1, 1)
     await assert_ledger(ref)
 
 
