@@ -325,3 +325,42 @@ async def test_the_option_cannot_be_set_to_null(gql, tenant_a):
     data = await gql(POLICY, {"input": {"shipInStockPartOfPresale": None}}, api_key=tenant_a.api_key)
     [error] = data["updateRoutingPolicy"]["userErrors"]
     assert error["code"] == "INVALID_POLICY" and error["field"] == ["shipInStockPartOfPresale"]
+
+
+HOLD = (
+    f"""mutation($input: HoldOrderInput!) {{ holdOrder(input: $input) {{ order {{ status }} {ERRORS} }} }}"""
+)
+RELEASE_HOLDS = f"""mutation($input: ReleaseOrderHoldsInput!) {{
+  releaseOrderHolds(input: $input) {{ order {{ status }} {ERRORS} }} }}"""
+
+
+async def test_a_hold_after_the_in_stock_part_was_routed_keeps_that_part_and_the_presale_line_waiting(
+    gql, tenant_a, run_jobs
+):
+    """Releasing the hold takes the order through reserving again (it becomes presale): routing then
+    finds only the waiting line open and hands over the in-stock part it routed before, once."""
+    ref = await tenant_ref(tenant_a.slug)
+    chengdu = await warehouse(ref, "WH Chengdu", CHENGDU)
+    channel, item, presale = await presale_shop(ref, stocked_at={chengdu: 5})
+    delay = POLICY.replace("shipInStockPartOfPresale }", "releaseDelayMinutes }")
+    data = await gql(delay, {"input": {"releaseDelayMinutes": 30}}, api_key=tenant_a.api_key)
+    assert data["updateRoutingPolicy"]["userErrors"] == []
+    order_id = await ingest(gql, tenant_a, ref, channel, mixed_order("HELD-1", item, presale))
+    await drain(run_jobs)
+    [fo] = await fulfillment_orders(ref, order_id)
+    assert fo.status is FulfillmentStatus.pending  # not handed over yet: the release delay runs
+    order = {"id": gid("Order", ref, order_id)}
+    data = await gql(HOLD, {"input": {**order, "reason": "call the buyer"}}, api_key=tenant_a.api_key)
+    assert data["holdOrder"] == {"order": {"status": "on_hold"}, "userErrors": []}
+    data = await gql(RELEASE_HOLDS, {"input": order}, api_key=tenant_a.api_key)
+    assert data["releaseOrderHolds"]["userErrors"] == []
+    await drain(run_jobs)  # routed as before: handed over at once (the hold already made it wait)
+    await run_delayed(ref, run_jobs)  # the delayed hand-over from the first routing changes nothing
+    [again] = await fulfillment_orders(ref, order_id)
+    assert again.id == fo.id and again.status is FulfillmentStatus.assigned
+    assert await routed_units(ref, order_id) == Counter({item.material_id: 1})
+    assert (await order_of(ref, order_id)).status is OrderStatus.released
+    assert len(await decisions(ref, order_id)) == 1
+    messages = [e.message for e in await events(ref, order_id)]
+    assert "routed as before (fulfilment orders kept)" in messages
+    await assert_ledger(ref)
