@@ -55,6 +55,12 @@ class RoutingPolicyType:
     release_delay_minutes: int = strawberry.field(
         description="Routed orders are handed to locations this much later, giving merges time (0: at once)."
     )
+    ship_in_stock_part_of_presale: bool = strawberry.field(
+        description=(
+            "An order mixing lines in stock with lines waiting for presale stock ships the in-stock part"
+            " now and the rest when its stock arrives (default true); false: the whole order waits."
+        )
+    )
     updated_by: str
     updated_at: datetime
 
@@ -83,6 +89,7 @@ class RoutingPolicyType:
             time_budget_ms=p.time_budget_ms,
             carrier_weights=policies.carrier_weights(row),
             **policies.routing_options(row),
+            ship_in_stock_part_of_presale=policies.ships_in_stock_part(row),
             updated_by=row.updated_by,
             updated_at=row.updated_at,
         )
@@ -106,6 +113,7 @@ class RoutingPolicyInput:
     )
     merge_window_minutes: int | None = strawberry.field(default=strawberry.UNSET, description="0-1440.")
     release_delay_minutes: int | None = strawberry.field(default=strawberry.UNSET, description="0-1440.")
+    ship_in_stock_part_of_presale: bool | None = strawberry.UNSET
 
 
 def _changes(input: RoutingPolicyInput | None) -> dict[str, Any]:

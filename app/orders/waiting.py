@@ -2,10 +2,12 @@
 
 Two kinds of order wait: ``awaiting_stock`` (reserving failed: nothing is held) and backordered ones
 (``presale``, or ``reserved`` after leaving awaiting_stock with presale lines: part of the order is
-reserved against future stock and routing waits for it). ``resume_waiting`` takes them as one queue,
-oldest placed first (then lowest id): an awaiting order is reserved again by the very code ``proceed``
-runs, a backordered one has its backorder filled (``reservations.fill_backorder``); either way it
-becomes reserved, with a timeline event, and route_order is enqueued through the outbox.
+reserved against future stock and routing waits for it; or ``routed``/``released``/``partially_shipped``
+when the routing policy shipped the in-stock part first, see ``app.routing.presale``).
+``resume_waiting`` takes them as one queue, oldest placed first (then lowest id): an awaiting order is
+reserved again by the very code ``proceed`` runs, a backordered one has its backorder filled
+(``reservations.fill_backorder``); either way it becomes reserved (one past routing keeps its status),
+with a timeline event, and route_order is enqueued through the outbox, which routes what waited.
 
 **Fairness: first placed, first served, per material.** When an order cannot be served, the material
 it was short of is *blocked* for the rest of the run (and the follow-up pages): no later order may take
@@ -51,7 +53,15 @@ log = logging.getLogger(__name__)
 JOB = "resume_waiting_orders"
 ACTOR = "stock"
 PAGE = 500
-BACKORDER_STATUSES = (OrderStatus.presale, OrderStatus.reserved)
+# Backordered orders: presale/reserved wait whole; routed and later ones had their in-stock part routed
+# first (``app.routing.presale``), the lines waiting for the backorder are routed once it is filled.
+BACKORDER_STATUSES = (
+    OrderStatus.presale,
+    OrderStatus.reserved,
+    OrderStatus.routed,
+    OrderStatus.released,
+    OrderStatus.partially_shipped,
+)
 
 
 @dataclass
@@ -278,7 +288,7 @@ async def _serve(
         return True
     if not filled:
         return False
-    message = f"presale stock arrived: {filled} backordered unit(s) now reserved"
+    message = f"presale stock arrived: {filled} backordered unit(s) now reserved; routing what waited"
     if order.status is OrderStatus.presale:
         await orders.transition(session, order, OrderStatus.reserved, actor=actor, message=message)
     else:

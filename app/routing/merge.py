@@ -38,7 +38,7 @@ from app.inventory import placement
 from app.orders import service as orders
 from app.orders import states, timeline
 from app.orders.models import Order, OrderMerge, OrderStatus
-from app.routing import carriers, geo, inputs, policies
+from app.routing import carriers, geo, inputs, policies, presale
 from app.routing.engine import Decision, decide
 from app.routing.models import RoutingDecision
 from app.routing.policy import Policy
@@ -92,7 +92,7 @@ async def handed_over(session: AsyncSession, order_ids: list[int]) -> set[int]:
 async def partners(session: AsyncSession, order: Order, window: timedelta) -> list[Order]:
     """The orders to route together with ``order`` (locked, id order): same buyer and address, same
     fulfilment type, placed within ``window`` of it (or already in its group), and nothing of the group
-    they would bring along handed over yet."""
+    they would bring along handed over yet nor waiting for presale stock."""
     if not order.fingerprint or order.unmerged_at is not None or OrderStatus(order.status) not in MERGEABLE:
         return []
     near = Order.placed_at.between(order.placed_at - window, order.placed_at + window) if window else None
@@ -130,18 +130,20 @@ async def partners(session: AsyncSession, order: Order, window: timedelta) -> li
             .execution_options(populate_existing=True)
         )
     ).all()
-    released = await handed_over(session, [order.id, *ids])
-    released |= {r.id for r in rows if is_released(r)}
-    if order.id in released:
+    # Handed over, or waiting for presale stock (never routed whole, ``presale.py``): not merged.
+    kept_out = await handed_over(session, [order.id, *ids])
+    kept_out |= {r.id for r in rows if is_released(r)}
+    kept_out |= await presale.with_backorder(session, [order.id, *ids])
+    if order.id in kept_out:
         return []
-    blocked = {r.merge_id for r in rows if r.merge_id is not None and r.id in released}
+    blocked = {r.merge_id for r in rows if r.merge_id is not None and r.id in kept_out}
     kind = fulfilment_type(order)
     return [
         r
         for r in rows
         if OrderStatus(r.status) in MERGEABLE
         and r.unmerged_at is None
-        and r.id not in released
+        and r.id not in kept_out
         and fulfilment_type(r) == kind
         and (r.merge_id is None or r.merge_id not in blocked)
     ]

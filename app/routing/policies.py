@@ -47,6 +47,7 @@ FIELDS = {
     "carrier_weights": "carrierWeights",
     "merge_window_minutes": "mergeWindowMinutes",
     "release_delay_minutes": "releaseDelayMinutes",
+    "ship_in_stock_part_of_presale": "shipInStockPartOfPresale",
 }
 # Kept in ``options`` too, read by route_order (merging orders, delaying hand-over), not the engine:
 # minutes, 0 = off.
@@ -54,6 +55,11 @@ ROUTING_OPTIONS = {"merge_window_minutes": 30, "release_delay_minutes": 0}
 MAX_OPTION_MINUTES = 24 * 60
 # Kept in ``options`` beside OPTION_KEYS, but read by carrier choice (``carriers``), not the engine.
 CARRIER_WEIGHTS = "carrier_weights"
+# Kept in ``options`` too, read by route_order (``presale.py``): an order mixing lines in stock with
+# lines waiting for presale/backorder stock ships the in-stock part now. On by default: the default
+# rules ship presale lines apart anyway (``presale_apart``), so it costs no extra parcel, only the wait.
+IN_STOCK_PART = "ship_in_stock_part_of_presale"
+IN_STOCK_PART_DEFAULT = True
 MAX_RULES = 50
 MAX_SHIPMENTS = 20
 ENGINE_STATUSES = ("routed", "partial", "unfillable", "needs_split_approval")
@@ -122,6 +128,11 @@ def routing_options(row: RoutingPolicy) -> dict[str, int]:
 
 async def current_options(session: AsyncSession) -> dict[str, int]:
     return routing_options(await active_row(session))
+
+
+def ships_in_stock_part(row: RoutingPolicy) -> bool:
+    """``IN_STOCK_PART`` of the row, its default when never set."""
+    return bool((row.options or {}).get(IN_STOCK_PART, IN_STOCK_PART_DEFAULT))
 
 
 def _number(value: Any, field: str, lo: float, hi: float) -> float:
@@ -205,6 +216,9 @@ def apply_changes(current: Policy, changes: Mapping[str, Any]) -> Policy:
             _number(value, field, 0, MAX_OPTION_MINUTES)
         elif key == CARRIER_WEIGHTS:  # checked here; saved by update_policy (not an engine field)
             carriers.clean_weights(value, field)
+        elif key == IN_STOCK_PART:  # checked here; saved by update_policy (not an engine field)
+            if not isinstance(value, bool):
+                raise UserError("INVALID_POLICY", f"{field} must be true or false", field)
         else:  # allow_line_split, fewest_shipments_first
             if not isinstance(value, bool):
                 raise UserError("INVALID_POLICY", f"{field} must be true or false", field)
@@ -227,6 +241,8 @@ async def update_policy(session: AsyncSession, changes: Mapping[str, Any], *, ac
         setattr(row, key, value)
     row.options = {**row.options, CARRIER_WEIGHTS: weights}
     row.options = {**row.options, **options}
+    if IN_STOCK_PART in changes:
+        row.options = {**row.options, IN_STOCK_PART: bool(changes[IN_STOCK_PART])}
     row.updated_by = actor[:200]
     row.updated_at = func.now()
     await session.flush()

@@ -4,8 +4,9 @@ A fault can leave an order with no job to move it on: e.g. Redis restarting empt
 outbox had just handed over, so an order stays ``reserved`` (its route job gone) or ``routed`` (the
 release jobs of its fulfilment orders gone). Asking again re-drives exactly the step that is missing:
 
-* lines not on a live fulfilment order (``reserved``/``presale``, or lines a location rejected), or a
-  ``reserved`` order whose hold ended: the route job (``service.route_order``);
+* lines not on a live fulfilment order that may be routed now (``reserved``/``presale``, or lines a
+  location rejected; not lines waiting for presale stock, see ``presale.py``), or a ``reserved`` order
+  whose hold ended: the route job (``service.route_order``);
 * fulfilment orders still ``pending`` (never handed to their location): their release jobs.
 
 A job counts as waiting while its outbox row is unsent; then nothing is added (asking twice has one
@@ -27,7 +28,7 @@ from app.orders import service as orders
 from app.orders import timeline
 from app.orders.models import OrderStatus
 from app.outbox import OutboxMessage
-from app.routing import service
+from app.routing import presale, service
 
 ROUTE = "route"  # the route job was enqueued
 HAND_OVER = "hand_over"  # release jobs were enqueued for fulfilment orders never handed over
@@ -44,30 +45,25 @@ async def request_routing(session: AsyncSession, order_id: int, *, actor: str) -
         raise UserError(
             "NOT_ROUTABLE", f"the order is {status.value}: only {allowed} orders are routed", FIELD
         )
-    if status in (OrderStatus.reserved, OrderStatus.presale) or await open_lines.open_lines(
-        session, order.id
-    ):
-        if await service.backordered_units(session, order.id):
-            raise UserError(
-                "NOT_ROUTABLE",
-                f"the order is {status.value} and waits for presale stock: it is routed once every unit"
-                " is in stock",
-                FIELD,
-            )
+    lines = await open_lines.open_lines(session, order.id)
+    part = await presale.routable_part(session, order.id, lines)
+    held = status in (OrderStatus.reserved, OrderStatus.presale)  # e.g. a hold ended: route it again
+    if part.now or (held and (not part.waiting or await service.has_live_fulfilment(session, order.id))):
         if await _waiting(session, service.JOB, order_id=order.id):
             return WAITING
         timeline.record(session, order, "routing", actor=actor, message="routing requested")
         await outbox.enqueue(session, service.JOB, tenant_id=session_tenant(session).id, order_id=order.id)
         await session.flush()
         return ROUTE
+    waits = f"waits for presale stock ({part.summary}): routed once it is in stock"
+    if held:
+        raise UserError("NOT_ROUTABLE", f"the order is {status.value} and {waits}", FIELD)
     pending = await service.not_handed_over(session, order.id)
     if not pending:
-        raise UserError(
-            "NOT_ROUTABLE",
-            f"the order is {status.value}: every line is on a fulfilment order already handed to its"
-            " location",
-            FIELD,
-        )
+        done = "every line is on a fulfilment order already handed to its location"
+        if part.waiting:
+            done = f"every line in stock is on a fulfilment order already handed over; the rest {waits}"
+        raise UserError("NOT_ROUTABLE", f"the order is {status.value}: {done}", FIELD)
     lost = [
         (fo_id, attempts)
         for fo_id, attempts in pending

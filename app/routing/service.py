@@ -17,9 +17,11 @@ re-route failed) with an event on its timeline saying why:
 
 Orders of the same buyer and address are routed together when the policy's merge window allows
 (``merge.py``); ``release_delay_minutes`` delays hand-over to give them time to meet.
-* ``awaiting_presale_stock``: part of the order is backordered (presale): it is routed once stock
-  exists for all of it: ``app.orders.waiting`` fills the backorder when stock arrives and enqueues
-  route_order again.
+* ``awaiting_presale_stock``: part of the order is backordered (presale) and nothing else is left to
+  route: ``app.orders.waiting`` fills the backorder when stock arrives and enqueues route_order again.
+  With the policy option ``ship_in_stock_part_of_presale`` (default on) the lines in stock are routed
+  first (``routed_in_stock_part``, the order becomes ``routed`` and ships them) and only the lines
+  waiting for stock wait (``presale.py``); with it off the whole order waits.
 * ``stock_moved``: other orders took the chosen stock three times in a row: retried in a minute.
 """
 
@@ -39,14 +41,18 @@ from app.errors import NotFound, UserError
 from app.fulfillment import open_lines
 from app.fulfillment import service as fulfillment
 from app.fulfillment.connectors import RELEASE_EVENT
-from app.fulfillment.models import ConnectorDelivery, FulfillmentOrder, FulfillmentStatus
+from app.fulfillment.models import (
+    CLOSED_WITHOUT_SHIPPING,
+    ConnectorDelivery,
+    FulfillmentOrder,
+    FulfillmentStatus,
+)
 from app.fulfillment.timeouts import STORE_ACCEPT_TIMEOUT
 from app.inventory import placement
-from app.inventory.models import Reservation, ReservationStatus
 from app.orders import service as orders
 from app.orders import states, timeline
 from app.orders.models import Order, OrderStatus
-from app.routing import carriers, geo, inputs, merge, policies, split_approval
+from app.routing import carriers, geo, inputs, merge, policies, presale, split_approval
 from app.routing.engine import Decision, decide
 from app.routing.models import RoutingDecision
 from app.routing.policies import get_policy
@@ -90,18 +96,12 @@ async def route_order(
         return RouteOutcome("duplicate")
     if OrderStatus(order.status) not in ROUTABLE:
         return RouteOutcome(f"not_routable:{order.status.value}")
-    lines = await open_lines.open_lines(session, order.id)
-    if not lines:
+    part = await presale.routable_part(session, order.id, await open_lines.open_lines(session, order.id))
+    if not part.now:
+        if part.waiting:
+            return await _awaiting_presale_stock(session, order, part, actor)
         return await _routed_before(session, order, actor)
-    if await backordered_units(session, order.id):
-        timeline.record(
-            session,
-            order,
-            "routing",
-            actor=actor,
-            message="waiting for presale stock: routed once every unit is in stock",
-        )
-        return RouteOutcome("awaiting_presale_stock")
+    lines = part.now
     attempt = 1 + (
         await session.scalar(
             select(func.max(RoutingDecision.attempt)).where(RoutingDecision.order_id == order.id)
@@ -128,10 +128,20 @@ async def route_order(
     for _ in range(ROUNDS):
         built = await inputs.build(session, order, lines, place, with_services=first)
         decision = decide(built.order, built.candidates, policy)
+        explanation = decision.explain()
+        if part.waiting:
+            explanation += f"\nWaiting for presale stock, routed when it arrives: {part.summary}."
         try:
             async with session.begin_nested():
                 row = inputs.decision_row(
-                    order, attempt, policy_record, built, decision, place, job_key=job_key
+                    order,
+                    attempt,
+                    policy_record,
+                    built,
+                    decision,
+                    place,
+                    job_key=job_key,
+                    explanation=explanation,
                 )
                 session.add(row)
                 await session.flush()
@@ -149,6 +159,9 @@ async def route_order(
         )
     summary = _summary(row.explanation)
     details = {"decision_id": row.id, "status": decision.status, "fulfillment_orders": [f.id for f in fos]}
+    if part.waiting:  # the in-stock part only: say so first, the rest waits for its stock
+        summary = f"in-stock part; waiting for presale stock: {part.summary}. {summary}"[:1000]
+        details["waiting_lines"] = sorted({x.order_line_id for x in part.waiting})
     if decision.status != "routed":
         timeline.record(
             session,
@@ -182,7 +195,31 @@ async def route_order(
             fulfillment_order_id=fo.id,
         )
     await session.flush()
-    return RouteOutcome("routed", row.id, [f.id for f in fos])
+    return RouteOutcome("routed_in_stock_part" if part.waiting else "routed", row.id, [f.id for f in fos])
+
+
+async def _awaiting_presale_stock(
+    session: AsyncSession, order: Order, part: presale.Part, actor: str
+) -> RouteOutcome:
+    """Nothing routable before presale stock arrives (``presale.py``). An order put on hold after its
+    in-stock part was routed comes back here as reserved/presale: that part goes on as it was."""
+    if part.split:
+        message = f"waiting for presale stock: {part.summary} routed when it arrives"
+    else:
+        message = "waiting for presale stock: routed once every unit is in stock"
+    timeline.record(session, order, "routing", actor=actor, message=message)
+    held = OrderStatus(order.status) in (OrderStatus.reserved, OrderStatus.presale)
+    if held and await has_live_fulfilment(session, order.id):
+        return await _routed_before(session, order, actor)
+    return RouteOutcome("awaiting_presale_stock")
+
+
+async def has_live_fulfilment(session: AsyncSession, order_id: int) -> bool:
+    """Some fulfilment order of the order is live (not rejected or cancelled)."""
+    query = select(FulfillmentOrder.id).where(
+        FulfillmentOrder.order_id == order_id, FulfillmentOrder.status.not_in(CLOSED_WITHOUT_SHIPPING)
+    )
+    return await session.scalar(query.limit(1)) is not None
 
 
 async def _routed_before(session: AsyncSession, order: Order, actor: str) -> RouteOutcome:
@@ -267,17 +304,6 @@ async def _fulfil(
     carriers.record(row, choices)
     await session.flush()
     return fos
-
-
-async def backordered_units(session: AsyncSession, order_id: int) -> int:
-    return int(
-        await session.scalar(
-            select(func.coalesce(func.sum(Reservation.backordered), 0)).where(
-                Reservation.reference == f"order:{order_id}", Reservation.status == ReservationStatus.active
-            )
-        )
-        or 0
-    )
 
 
 async def _unlocated(session, order: Order, attempt: int, job_key, actor) -> RouteOutcome:
