@@ -91,6 +91,8 @@ def test_a_district_name_found_in_two_cities_is_not_guessed():
     assert geo.locate_address({"district": "西湖区"}) is None  # Hangzhou's or Nanchang's
     assert geo.locate_address({"city": "Atlantis", "province": "Mu"}) is None
     assert geo.locate_address({"city": 42, "province": None}) is None
+    assert geo.locate_address({"province": "Mu", "city": "Atlantis", "district": "武侯区"}) is None
+    assert geo.locate_address({"district": "武侯区"}).code == "510107"  # unique in China
 
 
 def test_the_level_reads_as_one_sentence():

@@ -161,7 +161,8 @@ def find(province: str | None, city: str | None, district: str | None) -> Found 
             if cty is None:  # a county-level city or district sent as the city
                 dist = _one(tree.districts, prov.province_code if prov else "", city)
     if district and dist is None:
-        for scope in (cty.city_code if cty else None, prov.province_code if prov else None, ""):
+        anywhere = "" if not (province or city) else None  # a city or province we do not know: no guess
+        for scope in (cty.city_code if cty else None, prov.province_code if prov else None, anywhere):
             if scope is not None and (dist := _one(tree.districts, scope, district)) is not None:
                 break
         if dist is not None and (

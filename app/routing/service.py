@@ -282,8 +282,8 @@ async def backordered_units(session: AsyncSession, order_id: int) -> int:
 async def _unlocated(session, order: Order, attempt: int, job_key, actor) -> RouteOutcome:
     address = order.address or {}
     why = (
-        f"the delivery address could not be located: city {address.get('city')!r}, province"
-        f" {address.get('province')!r} are not in the city table"
+        f"the delivery address could not be located: province {address.get('province')!r}, city"
+        f" {address.get('city')!r}, district {address.get('district')!r} are not known divisions"
     )
     row = RoutingDecision(
         order_id=order.id,
