@@ -16,7 +16,7 @@ from app.orders import doors
 from app.orders.models import Order
 from app.routing import divisions, geo
 from tests.factories import tenant_ref
-from tests.routing_support import FIXTURE, decisions, drain, make_shop, order_body, warehouse
+from tests.routing_support import FIXTURE, decisions, drain, gid, make_shop, order_body, warehouse
 from tests.test_channel_adapters import raw
 
 # ---- addresses as the platforms send them ---------------------------------------------------------
@@ -139,7 +139,11 @@ async def _hangzhou_stores(tenant):
     return ref, stores, shop
 
 
-async def test_the_nearest_store_is_chosen_by_the_district_of_the_address(tenant_a, run_jobs):
+ROUTING_PLACE = """query($id: ID!) { orderRouting(orderId: $id) {
+  decisions { addressLevel addressDivision } } }"""
+
+
+async def test_the_nearest_store_is_chosen_by_the_district_of_the_address(gql, tenant_a, run_jobs):
     ref, stores, shop = await _hangzhou_stores(tenant_a)
     xiaoshan_order = await _ingest(shop, "GEO-XS-1", "萧山区")
     west_lake_order = await _ingest(shop, "GEO-WL-1", "西湖区")
@@ -152,6 +156,9 @@ async def test_the_nearest_store_is_chosen_by_the_district_of_the_address(tenant
     assert "Distances measured from 浙江省 杭州市 萧山区: address located at district level." in (
         xs.explanation.splitlines()
     )
+    data = await gql(ROUTING_PLACE, {"id": gid("Order", ref, xiaoshan_order)}, api_key=tenant_a.api_key)
+    [shown] = data["orderRouting"]["decisions"]
+    assert shown == {"addressLevel": "district", "addressDivision": "浙江省 杭州市 萧山区"}
     [wl] = await decisions(ref, west_lake_order)
     assert [s["location_id"] for s in wl.decision["shipments"]] == [stores["West Lake store"]]
 
