@@ -17,7 +17,6 @@ from app.orders.models import Order
 from app.routing import divisions, geo
 from tests.factories import tenant_ref
 from tests.routing_support import FIXTURE, decisions, drain, gid, make_shop, order_body, warehouse
-from tests.test_channel_adapters import raw
 
 # ---- addresses as the platforms send them ---------------------------------------------------------
 
@@ -39,7 +38,8 @@ def test_the_platform_sample_orders_are_located_at_district_level(platform, code
     if platform == "generic":
         address = json.loads(FIXTURE.read_text())["shipping_address"]
     else:
-        address = asdict(get_adapter(platform).parse_order(raw(platform, "order.json")).address)
+        sample = (FIXTURE.parents[1] / platform / "order.json").read_bytes()
+        address = asdict(get_adapter(platform).parse_order(sample).address)
     place = geo.locate_address(address)
     assert (place.matched, place.code, place.name, place.missed) == ("district", code, name, "")
 
