@@ -201,6 +201,15 @@ class RoutingDecisionNode(TenantScopedNode):
     policy: JSON = strawberry.field(description="The policy as it was when deciding.")
     decision: strawberry.Private[dict[str, Any]]
     order_row_id: strawberry.Private[int]
+    place: strawberry.Private[dict[str, Any]]
+
+    @strawberry.field(description="How precisely the address was located: district, city or province.")
+    def address_level(self) -> str | None:
+        return self.place.get("matched")
+
+    @strawberry.field(description="The division distances were measured from, e.g. 浙江省 杭州市 西湖区.")
+    def address_division(self) -> str | None:
+        return self.place.get("name")
 
     @strawberry.field
     def order_id(self, info: Info) -> strawberry.ID:
@@ -293,6 +302,7 @@ class RoutingDecisionNode(TenantScopedNode):
             policy=row.policy,
             decision=row.decision or {},
             order_row_id=row.order_id,
+            place=(row.inputs or {}).get("place") or {},
         )
 
     @classmethod

@@ -1,11 +1,15 @@
-"""Where a delivery address (or a location without coordinates) is: city name → latitude/longitude.
+"""Where a delivery address (or a location without coordinates) is: address → latitude/longitude.
 
 Routing needs a point to measure distances from, and orders carry a postal address, not coordinates.
-The table is ``data/cn_cities.csv`` (city in English and Chinese, province, region, lat, lng): the
-address's city is matched first (``成都市``, ``成都``, ``Chengdu`` and ``chengdu shi`` all match), then
-its province, whose point is the mean of that province's cities in the table (a province-level guess
-is still far better than none for choosing between warehouses a thousand km apart). No match → None:
-the order is not routed (see ``app.routing.service``).
+``locate_address`` finds the address's district in China's administrative divisions
+(``app.routing.divisions``), else its city, else its province, and says which level it used: a store
+radius of 3 km means little when measured from a city centre. English names (``Chengdu``,
+``Guangdong``) are first put into Chinese with ``data/cn_cities.csv`` (40 cities in English and Chinese,
+with their province and carrier region) and the province table below. No match → None: the order is
+not routed (see ``app.routing.service``).
+
+``locate`` (city, else province, in that small table only) names places the way carriers' rate tables
+do (``app.routing.carriers.area_of``): English city and province names.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from app.routing import divisions
 
 DATA = Path(__file__).parent / "data" / "cn_cities.csv"
 # local time of the business: "today" for a location's load, carriers' cut-offs
@@ -75,8 +81,25 @@ _EN_SUFFIXES = (" city", " shi", " province", " sheng", " autonomous region", " 
 class Place:
     lat: float
     lng: float
-    matched: str  # "city" | "province"
-    name: str  # the table's name for what matched, e.g. "Chengdu" or "Guangdong"
+    matched: str  # the level used: "district" | "city" | "province"
+    name: str  # what matched, e.g. "浙江省 杭州市 西湖区", or (``locate``) "Chengdu" or "Guangdong"
+    code: str = ""  # its GB/T 2260 division code, when from the divisions table
+    missed: str = ""  # what the address gave but was not found, e.g. "district '东城街道'"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lat": self.lat,
+            "lng": self.lng,
+            "matched": self.matched,
+            "name": self.name,
+            "code": self.code,
+            "missed": self.missed,
+        }
+
+    def describe(self) -> str:
+        """One sentence for a decision's explanation: from where distances were measured, and why."""
+        why = f"; {self.missed} not found" if self.missed else ""
+        return f"Distances measured from {self.name}: address located at {self.matched} level{why}."
 
 
 def _key(name: str) -> str:
@@ -135,7 +158,26 @@ def locate(city: str | None, province: str | None = None) -> Place | None:
     return None
 
 
+@cache
+def _chinese_names() -> dict[str, str]:
+    """English (or pinyin) key -> Chinese name, for the cities in the city table and all provinces."""
+    names = {_key(en): zh for zh, en in PROVINCES_ZH.items()}
+    with DATA.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            names.setdefault(_key(row["city"]), row["city_zh"])
+    return names
+
+
 def locate_address(address: Mapping[str, Any]) -> Place | None:
-    """``locate`` for an order's ``address`` JSON (keys ``city`` and ``province``)."""
-    city, province = address.get("city"), address.get("province")
-    return locate(city if isinstance(city, str) else None, province if isinstance(province, str) else None)
+    """The point of an address JSON (keys ``province``, ``city``, ``district``): district, else city,
+    else province; names in Chinese, or in English where the city table knows them."""
+    fields = [address.get(k) for k in ("province", "city", "district")]
+    province, city, district = (v.strip() if isinstance(v, str) and v.strip() else None for v in fields)
+    zh = _chinese_names()
+    found = divisions.find(province, city, district) or divisions.find(
+        *(zh.get(_key(v), v) if v else None for v in (province, city, district))
+    )
+    if found is None:
+        return None
+    d = found.division
+    return Place(d.lat or 0.0, d.lng or 0.0, d.level, " ".join(found.path), d.code, found.missed)

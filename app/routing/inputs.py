@@ -168,9 +168,9 @@ async def candidates(
         status, reason = loc.status.value, loc.status_reason or ""
         lat, lng = loc.lat, loc.lng
         if lat is None or lng is None:
-            place = geo.locate(loc.city, loc.province)
+            place = geo.locate_address({"province": loc.province, "city": loc.city})
             if place is None:
-                status, reason = "unlocated", "no coordinates, and its city is not in the city table"
+                status, reason = "unlocated", "no coordinates, and its city and province are not known"
                 lat, lng = 0.0, 0.0
             else:
                 lat, lng = place.lat, place.lng
@@ -267,9 +267,11 @@ def decision_row(
     job_key: str | None,
     explanation: str | None = None,
 ) -> RoutingDecision:
-    """The stored decision of one routing attempt: inputs (with the located address), outcome, words."""
+    """The stored decision of one routing attempt: inputs (with the located address and the level it
+    was located at), outcome, words (ending with that level: a reader sees how precise distances are)."""
     stored = stored_inputs(built.order, built.candidates)
-    stored["place"] = {"lat": place.lat, "lng": place.lng, "matched": place.matched, "name": place.name}
+    stored["place"] = place.to_dict()
+    words = decision.explain() if explanation is None else explanation
     return RoutingDecision(
         order_id=order.id,
         attempt=attempt,
@@ -277,6 +279,6 @@ def decision_row(
         policy=policy,
         inputs=stored,
         decision=decision.to_dict(),
-        explanation=decision.explain() if explanation is None else explanation,
+        explanation=f"{words}\n{place.describe()}",
         job_key=job_key,
     )

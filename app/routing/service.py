@@ -9,7 +9,7 @@ rejected lines again. The same outbox message run twice is recognised by ``job_k
 Outcomes other than ``routed`` keep the order where it is (reserved/presale, or released when only a
 re-route failed) with an event on its timeline saying why:
 
-* ``unlocated``: the delivery address's city and province are not in the city table (``geo``); an
+* ``unlocated``: the delivery address matches no province, city or district (``geo``); an
   operator corrects the address and asks for routing again (``redrive.request_routing``).
 * ``partial`` / ``unfillable`` / ``needs_split_approval``: the engine's statuses; nothing is allocated
   (a partial plan would pin stock for an order that cannot ship whole anyway). ``needs_split_approval``
@@ -309,8 +309,8 @@ async def _fulfil(
 async def _unlocated(session, order: Order, attempt: int, job_key, actor) -> RouteOutcome:
     address = order.address or {}
     why = (
-        f"the delivery address could not be located: city {address.get('city')!r}, province"
-        f" {address.get('province')!r} are not in the city table"
+        f"the delivery address could not be located: province {address.get('province')!r}, city"
+        f" {address.get('city')!r}, district {address.get('district')!r} are not known divisions"
     )
     row = RoutingDecision(
         order_id=order.id,
