@@ -40,7 +40,10 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["invited_by"], ["control.users.id"], name=op.f("fk_invitations_invited_by_users"), ondelete="SET NULL"
+            ["invited_by"],
+            ["control.users.id"],
+            name=op.f("fk_invitations_invited_by_users"),
+            ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
             ["accepted_by"],
@@ -53,7 +56,11 @@ def upgrade() -> None:
         schema="control",
     )
     op.create_index(
-        "ix_invitations_tenant_id_email", "invitations", ["tenant_id", "email"], unique=False, schema="control"
+        "ix_invitations_tenant_id_email",
+        "invitations",
+        ["tenant_id", "email"],
+        unique=False,
+        schema="control",
     )
 
 
