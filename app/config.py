@@ -74,6 +74,7 @@ class Settings:
     statement_cache_size: int
     # Hosts, IPs and CIDRs outbound calls may reach although private (``app.outbound``).
     outbound_allow: tuple[str, ...] = ()
+    invitation_ttl_s: int = 7 * 86400  # how long an invitation's token can be accepted
     data_dir: Path = field(default=PROJECT_ROOT / ".oms")
 
     @property
@@ -106,5 +107,6 @@ def get_settings() -> Settings:
         trusted_proxies=_list("TRUSTED_PROXIES"),
         statement_cache_size=_int("STATEMENT_CACHE_SIZE", 100),
         outbound_allow=_list("OUTBOUND_ALLOW"),
+        invitation_ttl_s=_int("INVITATION_TTL", 7 * 86400),
         data_dir=Path(_env("DATA_DIR", str(PROJECT_ROOT / ".oms"))),
     )

@@ -1,4 +1,4 @@
-"""Control-plane tables: organizations, tenants, users, memberships, API keys, refresh tokens."""
+"""Control-plane tables: organizations, tenants, users, memberships, invitations, API keys, refresh tokens."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Identity,
+    Index,
     String,
     UniqueConstraint,
     func,
@@ -81,6 +82,26 @@ class Membership(ControlBase):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[Role] = mapped_column(Enum(Role, name="role", schema="control"))
     created_at: Mapped[datetime] = _now_col()
+
+
+class Invitation(ControlBase):
+    """An offer of a role in one tenant to one email address, taken up once by whoever holds its token.
+
+    Only the token's sha256 is kept: the token itself is shown once, to the inviter, who delivers it."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (Index("ix_invitations_tenant_id_email", "tenant_id", "email"),)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))  # stored lower-cased, like users.email
+    role: Mapped[Role] = mapped_column(Enum(Role, name="role", schema="control"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now_col()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ApiKey(ControlBase):

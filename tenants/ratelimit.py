@@ -1,4 +1,6 @@
-"""Failed-login rate limiting in Redis: per email and per client address, over a sliding window."""
+"""Failed-login rate limiting in Redis: per email and per client address, over a sliding window.
+
+Signup and invitation acceptance spend the same per-address budget as failed sign-ins."""
 
 from __future__ import annotations
 
@@ -66,6 +68,20 @@ async def record_signup(redis, ip: str) -> None:
 async def record_signup_failure(redis, ip: str) -> None:
     """An email-taken answer spends the address's failed sign-in budget (not the account's: a stranger
     probing an address must not lock its owner out)."""
+    await record_address_failure(redis, ip)
+
+
+async def check_address(redis, ip: str) -> None:
+    """Refuse an address that spent its failed sign-in budget (doors other than login: invitations)."""
+    settings = get_settings()
+    if int(await redis.get(_keys("", ip)[1]) or 0) >= settings.login_max_failures * 4:
+        raise UserError(
+            "TOO_MANY_ATTEMPTS",
+            f"too many failed attempts; try again in {settings.login_window_s // 60} minutes",
+        )
+
+
+async def record_address_failure(redis, ip: str) -> None:
     window = get_settings().login_window_s
     key = _keys("", ip)[1]
     async with redis.pipeline(transaction=True) as pipe:

@@ -58,12 +58,23 @@ def validate_slug(slug: str) -> str:
     return slug
 
 
-def _validate_credentials(email: str, password: str) -> str:
+def validate_email(email: str) -> str:
+    """The address lower-cased, or INVALID_EMAIL."""
     email = normalise_email(email)
     if not EMAIL_RE.match(email) or len(email) > 320:
         raise UserError("INVALID_EMAIL", "email address is not valid", "email")
+    return email
+
+
+def validate_password(password: str) -> None:
+    """The one password rule (signup, accepting an invitation)."""
     if len(password) < MIN_PASSWORD or len(password) > 1024:
         raise UserError("WEAK_PASSWORD", f"password must be {MIN_PASSWORD} to 1024 characters", "password")
+
+
+def _validate_credentials(email: str, password: str) -> str:
+    email = validate_email(email)
+    validate_password(password)
     return email
 
 
@@ -129,7 +140,7 @@ async def signup(
             session.add(user)
             await session.flush()
             session.add(Membership(tenant_id=tenant.id, user_id=user.id, role=Role.owner))
-            tokens = await _issue_tokens(session, user.id, tenant.id, Role.owner, secrets.token_hex(16))
+            tokens = await issue_tokens(session, user.id, tenant.id, Role.owner, secrets.token_hex(16))
     except IntegrityError as exc:  # a concurrent signup won the race for the slug or the email
         field = "slug" if "slug" in str(exc.orig) or "schema" in str(exc.orig) else "email"
         raise UserError(f"{field.upper()}_TAKEN", f"that {field} is already taken", field) from None
@@ -138,9 +149,10 @@ async def signup(
     return tenant, tokens
 
 
-async def _issue_tokens(
+async def issue_tokens(
     session: AsyncSession, user_id: int, tenant_id: int, role: Role, family: str
 ) -> Tokens:
+    """Sign a user in to one tenant: an access token and a refresh token (its row added to ``session``)."""
     settings = get_settings()
     refresh = new_refresh_token()
     session.add(
@@ -188,7 +200,7 @@ async def login(
             raise UserError("TENANT_REQUIRED", f"choose a tenant: {slugs}", "tenant")
         await ratelimit.clear_login(redis, email, ip)
         m = memberships[0]
-        return await _issue_tokens(session, user.id, m.tenant_id, m.role, secrets.token_hex(16))
+        return await issue_tokens(session, user.id, m.tenant_id, m.role, secrets.token_hex(16))
 
 
 async def refresh(db: Database, token: str) -> Tokens:
@@ -211,7 +223,7 @@ async def refresh(db: Database, token: str) -> Tokens:
             if role is None:
                 raise invalid
             row.used_at = datetime.now(UTC)
-            return await _issue_tokens(session, row.user_id, row.tenant_id, role, row.family)
+            return await issue_tokens(session, row.user_id, row.tenant_id, role, row.family)
         # Reuse of a rotated token: someone else holds a copy. Revoke the family (committed), then refuse.
         await session.execute(
             update(RefreshToken).where(RefreshToken.family == row.family).values(revoked_at=func.now())

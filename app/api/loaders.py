@@ -16,7 +16,7 @@ from app.api.inventory.loaders import InventoryLoaders
 from app.catalog.models import ChannelListing, Material, Product
 from app.catalog.service import components_of
 from app.channels.models import Channel
-from tenants.models import ApiKey, Membership, User
+from tenants.models import ApiKey, Invitation, Membership, User
 
 
 def _by_id(rows: Sequence[Any], keys: Sequence[int]) -> list[Any]:
@@ -30,6 +30,7 @@ class Loaders:
         self.user = self._make(self._users)
         self.api_key = self._make(self._api_keys)
         self.membership = self._make(self._memberships)
+        self.invitation = self._make(lambda keys: self._control_rows(Invitation, keys, tenant_scoped=True))
         self.activity_event = self._make(self._activity_events)
         self.material = self._make(lambda keys: self._tenant_rows(Material, keys))
         self.product = self._make(lambda keys: self._tenant_rows(Product, keys))

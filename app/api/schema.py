@@ -18,6 +18,7 @@ from app.api.errors import MaskInternalErrors
 from app.api.fulfillment import FulfillmentMutations, FulfillmentQueries
 from app.api.input_bounds import bound_schema
 from app.api.inventory import InventoryMutations, InventoryQueries
+from app.api.members import MemberMutations, MemberQueries
 from app.api.merges import MergeMutations
 from app.api.orders import OrderMutations, OrderQueries, OrderSubscriptions
 from app.api.relay import node_field
@@ -40,6 +41,7 @@ LIMIT_RULES = limit_rules(MAX_DEPTH, MAX_ALIASES)
 @strawberry.type
 class Query(
     TenantQueries,
+    MemberQueries,
     ActivityQueries,
     CatalogQueries,
     ChannelQueries,
@@ -57,6 +59,7 @@ class Query(
 @strawberry.type
 class Mutation(
     TenantMutations,
+    MemberMutations,
     CatalogMutations,
     ChannelMutations,
     CatalogCsvMutations,

@@ -1,4 +1,6 @@
-"""GraphQL for the control plane as a tenant sees it: signup, sign-in, its tenant, members, API keys."""
+"""GraphQL for the control plane as a tenant sees it: signup, sign-in, its tenant, API keys.
+
+Members and invitations: ``app.api.members``."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from app.api.scopes import guarded_by
 from app.errors import NotFound, UserError
 from tenants import service
 from tenants.auth import ALL_SCOPES
-from tenants.models import ApiKey, Membership, Role, Tenant
+from tenants.models import ApiKey, Role, Tenant
 
 RoleEnum = strawberry.enum(Role, name="Role")
 
@@ -52,28 +54,6 @@ class TenantNode(relay.Node):
 class UserInfo:
     email: str
     name: str
-
-
-@guarded_by("tenant:read")
-@strawberry.type(name="Member")
-class MemberNode(relay.Node):
-    id: relay.NodeID[int]
-    role: RoleEnum
-    created_at: datetime
-    user_id: strawberry.Private[int]
-
-    @strawberry.field
-    async def user(self, info: Info) -> UserInfo | None:
-        row = await info.context.loaders.user.load(self.user_id)
-        return UserInfo(email=row.email, name=row.name) if row else None
-
-    @classmethod
-    def from_row(cls, row: Membership) -> MemberNode:
-        return cls(id=row.id, role=row.role, created_at=row.created_at, user_id=row.user_id)
-
-    @classmethod
-    async def resolve_nodes(cls, *, info: Info, node_ids, required: bool = False):
-        return await load_nodes(info, info.context.loaders.membership, node_ids, cls.from_row)
 
 
 @guarded_by("tenant:admin")
@@ -141,22 +121,6 @@ class TenantQueries:
             api_key_id=p.api_key_id,
             tenant_id=p.tenant.id,
         )
-
-    @strawberry.field(permission_classes=requires("tenant:read"))
-    async def members(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> relay.Connection[MemberNode]:
-        tenant_id = info.context.principal.tenant.id
-        async with info.context.control_session() as session:
-            return await paginate(
-                session,
-                select(Membership).where(Membership.tenant_id == tenant_id),
-                Membership.id,
-                MemberNode.from_row,
-                first=first,
-                after=after,
-                newest_first=False,
-            )
 
     @strawberry.field(permission_classes=requires("tenant:admin"))
     async def api_keys(
