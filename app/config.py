@@ -75,6 +75,13 @@ class Settings:
     # Hosts, IPs and CIDRs outbound calls may reach although private (``app.outbound``).
     outbound_allow: tuple[str, ...] = ()
     data_dir: Path = field(default=PROJECT_ROOT / ".oms")
+    # An outbox row handed to Redis but whose job has not run after this long is handed over again
+    # (``app.outbox``): a Redis that restarted empty lost it.
+    outbox_lease_s: float = 120.0
+    # Orders sitting in these statuses longer than this (seconds) with no job pending are re-driven by
+    # the stuck-order sweep (``app.routing.stuck``), which runs every ``stuck_sweep_every_s``.
+    stuck_after_s: dict[str, float] = field(default_factory=dict)
+    stuck_sweep_every_s: int = 60
 
     @property
     def is_dev(self) -> bool:
@@ -107,4 +114,16 @@ def get_settings() -> Settings:
         statement_cache_size=_int("STATEMENT_CACHE_SIZE", 100),
         outbound_allow=_list("OUTBOUND_ALLOW"),
         data_dir=Path(_env("DATA_DIR", str(PROJECT_ROOT / ".oms"))),
+        outbox_lease_s=float(_env("OUTBOX_LEASE_S", "120")),
+        stuck_after_s=_durations("STUCK_AFTER", {"reserved": 600.0, "routed": 900.0}),
+        stuck_sweep_every_s=_int("STUCK_SWEEP_EVERY_S", 60),
     )
+
+
+def _durations(name: str, defaults: dict[str, float]) -> dict[str, float]:
+    """``OMS_<name>=reserved=600,routed=900``: seconds by key, over the defaults (``key=0`` drops one)."""
+    values = dict(defaults)
+    for part in _list(name):
+        key, _, seconds = part.partition("=")
+        values[key.strip()] = float(seconds)
+    return {key: seconds for key, seconds in values.items() if seconds > 0}

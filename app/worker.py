@@ -35,7 +35,7 @@ from app.fulfillment.jobs import (
 from app.inventory.jobs import sync_channel_stock
 from app.logs import configure_logging
 from app.orders.jobs import inbox_sweep, resume_waiting_orders, run_order_automation
-from app.outbox import run_relay
+from app.outbox import DoneMarks, run_relay
 from app.redis import REDIS_DOWN, RedisOutage, is_redis_down, redis_settings
 from app.routing.jobs import route_order
 
@@ -66,16 +66,18 @@ def retry_delay(job_try: int) -> float:
 def job(
     coroutine: Callable[..., Awaitable[Any]], *, timeout_s: float, max_tries: int = MAX_TRIES
 ) -> Function:
-    """An arq function for a job: transient database errors retry it with back-off, and a killed
-    worker holds it back for its own timeout (+10 s), not the longest one."""
+    """An arq function for a job: transient database errors retry it with back-off, a killed worker
+    holds it back for its own timeout (+10 s), not the longest one, and a job that ran (returned, or
+    failed for good) has its outbox row marked done (``app.outbox.DoneMarks``)."""
 
     @functools.wraps(coroutine)
     async def run(ctx: dict, *args: Any, **kwargs: Any) -> Any:
         await _hold_in_progress(ctx, timeout_s)
         try:
-            return await coroutine(ctx, *args, **kwargs)
+            result = await coroutine(ctx, *args, **kwargs)
         except Exception as exc:
             if not is_transient(exc):
+                _ran(ctx, kwargs)
                 raise
             delay = retry_delay(ctx.get("job_try") or 1)
             log.warning(
@@ -87,8 +89,16 @@ def job(
                 delay,
             )
             raise Retry(defer=delay) from exc
+        _ran(ctx, kwargs)
+        return result
 
     return func(run, name=coroutine.__name__, timeout=timeout_s, max_tries=max_tries)
+
+
+def _ran(ctx: dict, kwargs: dict[str, Any]) -> None:
+    marks, outbox_id = ctx.get("outbox_done"), kwargs.get("outbox_id")
+    if marks is not None and outbox_id is not None:
+        marks.add(outbox_id)
 
 
 async def _hold_in_progress(ctx: dict, timeout_s: float) -> None:
@@ -130,8 +140,10 @@ async def startup(ctx: dict) -> None:
     ctx["owns_db"] = not db_ready()
     ctx["db"] = db = init_db()
     ctx["relay_stop"] = stop = asyncio.Event()
+    ctx["outbox_done"] = done = DoneMarks()
     ctx["relay"] = asyncio.create_task(
-        run_relay(db, ctx["redis"], queue_name=get_settings().queue_name, stop=stop), name="outbox-relay"
+        run_relay(db, ctx["redis"], queue_name=get_settings().queue_name, stop=stop, done=done),
+        name="outbox-relay",
     )
 
 
