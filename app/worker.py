@@ -37,7 +37,7 @@ from app.logs import configure_logging
 from app.orders.jobs import inbox_sweep, resume_waiting_orders, run_order_automation
 from app.outbox import DoneMarks, run_relay
 from app.redis import REDIS_DOWN, RedisOutage, is_redis_down, redis_settings
-from app.routing.jobs import route_order
+from app.routing.jobs import route_order, stuck_order_sweep
 
 log = logging.getLogger("app.worker")
 
@@ -135,6 +135,20 @@ CRON_JOBS = [
 ]
 
 
+def _every(seconds: int) -> set[int] | int:
+    """arq's ``second=`` for a cron every ``seconds`` (whole minutes: once a minute, at second 15)."""
+    return set(range(0, 60, seconds)) if 0 < seconds < 60 else 15
+
+
+def cron_jobs() -> list:
+    """The crons; the stuck-order sweep's period comes from ``OMS_STUCK_SWEEP_EVERY_S``."""
+    every = get_settings().stuck_sweep_every_s
+    stuck = cron(
+        stuck_order_sweep, name="stuck_order_sweep", second=_every(every), unique=True, timeout=LONG_JOB_S
+    )
+    return [*CRON_JOBS, stuck]
+
+
 async def startup(ctx: dict) -> None:
     # A worker embedded in a process that already has a Database (oms dev, tests) must not close it.
     ctx["owns_db"] = not db_ready()
@@ -158,7 +172,7 @@ class WorkerSettings:
     """arq settings; Redis and the queue name come from OMS_* at run time (see make_worker)."""
 
     functions = FUNCTIONS
-    cron_jobs = CRON_JOBS
+    # crons: cron_jobs() (the stuck-order sweep takes its period from the settings)
     on_startup = startup
     on_shutdown = shutdown
     max_jobs = 20
@@ -251,7 +265,7 @@ def make_worker(*, burst: bool = False, handle_signals: bool = True, **overrides
     return OmsWorker(
         functions=WorkerSettings.functions,
         # A burst worker (tests, one-off drains) runs what is queued and stops: no periodic sweep.
-        cron_jobs=[] if burst else WorkerSettings.cron_jobs,
+        cron_jobs=[] if burst else cron_jobs(),
         on_startup=startup,
         on_shutdown=shutdown,
         redis_settings=redis_settings(),
