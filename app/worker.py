@@ -172,7 +172,7 @@ class WorkerSettings:
     """arq settings; Redis and the queue name come from OMS_* at run time (see make_worker)."""
 
     functions = FUNCTIONS
-    # crons: cron_jobs() (the stuck-order sweep takes its period from the settings)
+    cron_jobs = CRON_JOBS  # the fixed ones; make_worker adds the stuck-order sweep (cron_jobs())
     on_startup = startup
     on_shutdown = shutdown
     max_jobs = 20
