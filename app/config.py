@@ -82,6 +82,9 @@ class Settings:
     # the stuck-order sweep (``app.routing.stuck``), which runs every ``stuck_sweep_every_s``.
     stuck_after_s: dict[str, float] = field(default_factory=dict)
     stuck_sweep_every_s: int = 60
+    # Timeout of the jobs on an order's way (``app.worker.SHORT_JOB_S``); a killed worker's job waits it
+    # out (+10 s) before another worker may run it.
+    short_job_s: float = 30.0
 
     @property
     def is_dev(self) -> bool:
@@ -117,6 +120,7 @@ def get_settings() -> Settings:
         outbox_lease_s=float(_env("OUTBOX_LEASE_S", "120")),
         stuck_after_s=_durations("STUCK_AFTER", {"reserved": 600.0, "routed": 900.0}),
         stuck_sweep_every_s=_int("STUCK_SWEEP_EVERY_S", 60),
+        short_job_s=float(_env("SHORT_JOB_S", "30")),
     )
 
 

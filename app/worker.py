@@ -53,8 +53,8 @@ RETRY_MAX_S = 30.0
 # release, accept/pick-up expiry, re-route, automations, connector messages) and a new tenant's
 # provisioning touch a few rows and make at most one HTTP call (10 s, connectors.TIMEOUT_S): SHORT. Jobs
 # over many rows or remote calls (channel stock sync, a page of waiting orders, a location's outage)
-# and the sweeps: LONG.
-SHORT_JOB_S = 30.0
+# and the sweeps: LONG. SHORT is OMS_SHORT_JOB_S (default 30 s), read when this module is imported.
+SHORT_JOB_S = get_settings().short_job_s
 LONG_JOB_S = 120.0
 
 

@@ -6,9 +6,11 @@ bug, a row an operator deleted, a job that failed for good). Every ``OMS_STUCK_S
 cron ``stuck_order_sweep``, see ``app.worker``) it looks, per active tenant, for orders whose status
 is one of ``OMS_STUCK_AFTER`` (default ``reserved=600,routed=900`` seconds) and has not changed for
 that long, with no outbox row of theirs whose job has not run (``route_order`` for the order,
-``release_fulfilment`` for its fulfilment orders): nothing will move them on. Each is re-driven through
-``redrive.request_routing`` (the ``routeOrder`` path: the missing step goes through the outbox, and it
-refuses with a reason what routing does not apply to), with a ``stuck`` event on its timeline.
+``release_fulfilment`` for its fulfilment orders), except rows handed to Redis that long ago and never
+confirmed since (the lease check renews a row whose job is still queued): nothing will move them on.
+Each is re-driven through ``redrive.request_routing`` (the ``routeOrder`` path: the missing step goes
+through the outbox, and it refuses with a reason what routing does not apply to), with a ``stuck``
+event on its timeline.
 
 Idempotent and bounded: a re-drive adds an outbox row, so the next sweep skips the order until its job
 ran; an order that stays stuck (say its address cannot be located) is tried again after its threshold
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from datetime import timedelta
 
 from sqlalchemy import Float, and_, case, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -80,9 +83,11 @@ async def _candidates(session: AsyncSession, after: dict[OrderStatus, float]) ->
     return list((await session.scalars(query)).all())
 
 
-async def _job_pending(session: AsyncSession, order_id: int) -> bool:
+async def _job_pending(session: AsyncSession, order_id: int, within_s: float) -> bool:
     """An outbox row whose job has not run yet will move the order on: route_order for it, or the
-    release of one of its fulfilment orders."""
+    release of one of its fulfilment orders; unsent, or handed to Redis (or found still queued there by
+    the lease check) within ``within_s``. One handed over longer ago and never confirmed is presumed
+    lost: re-driving next to it is harmless, the jobs being idempotent."""
     tenant_id = session_tenant(session).id
     fos = select(FulfillmentOrder.id).where(FulfillmentOrder.order_id == order_id)
     fo_ids = [str(fo_id) for fo_id in (await session.scalars(fos)).all()]
@@ -93,6 +98,10 @@ async def _job_pending(session: AsyncSession, order_id: int) -> bool:
         release = literal(False)
     query = select(OutboxMessage.id).where(
         OutboxMessage.done_at.is_(None),
+        or_(
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.sent_at > func.now() - timedelta(seconds=within_s),
+        ),
         OutboxMessage.tenant_id == tenant_id,
         or_(
             and_(OutboxMessage.job == service.JOB, OutboxMessage.kwargs.contains({"order_id": order_id})),
@@ -109,7 +118,7 @@ async def redrive_stuck(session: AsyncSession, order_id: int, after: dict[OrderS
     status = OrderStatus(order.status)
     if status not in after:
         return "moved_on"
-    if await _job_pending(session, order.id):
+    if await _job_pending(session, order.id, after[status]):
         return "job_pending"
     minutes = round(after[status] / 60, 1)
     try:
