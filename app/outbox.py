@@ -47,6 +47,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app import fault_metrics
 from app.config import get_settings
 from app.db import ControlBase, Database, TenantRef, get_db
 from app.redis import RedisOutage, is_redis_down
@@ -176,6 +177,21 @@ async def pending_count(db: Database) -> int:
         )
 
 
+async def row_counts(db: Database) -> dict[str, int]:
+    """Rows whose job has not run: ``pending`` (not handed over) and ``unfinished`` (handed over, not
+    known to have run); each count reads its partial index."""
+    async with db.control_session() as session:
+        pending = await session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+        )
+        unfinished = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.sent_at.is_not(None), OutboxMessage.done_at.is_(None))
+        )
+    return {"pending": pending, "unfinished": unfinished}
+
+
 class DoneMarks:
     """Outbox ids whose jobs ran in this worker, until the relay writes their ``done_at`` (one UPDATE
     for all of them, off the jobs' path). A mark lost with its process costs one look after the lease."""
@@ -249,6 +265,7 @@ async def relay_expired(
                 await session.execute(
                     update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(**values[outcome])
                 )
+    await fault_metrics.count(redis, "outbox", {k: len(v) for k, v in outcomes.items() if k != "waiting"})
     if outcomes["again"]:
         log.warning(
             "outbox relay: %d jobs handed to Redis never ran (lost in Redis?): handed over again",

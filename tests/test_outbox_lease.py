@@ -42,7 +42,7 @@ async def _activity(db, tenant: Tenant) -> int:
 
 
 async def test_a_job_redis_lost_after_the_hand_over_runs_once_its_lease_is_over(
-    db, redis, tenant_a, run_jobs
+    db, redis, client, tenant_a, run_jobs
 ):
     tenant, row = await _provisioning(db, tenant_a.slug)
     await _relay_all(db, redis)
@@ -57,8 +57,11 @@ async def test_a_job_redis_lost_after_the_hand_over_runs_once_its_lease_is_over(
     # Redis restarts empty: the job is gone, the row says sent.
     await redis.delete(job_key_prefix + job_id(row.id))
     await redis.zrem(get_settings().queue_name, job_id(row.id))
+    metrics = (await client.get("/metrics")).text
+    assert 'oms_outbox_rows{state="unfinished"}' in metrics
     outcomes = await relay_expired(db, redis, queue_name=get_settings().queue_name, lease_s=0)
     assert outcomes["again"] >= 1
+    assert 'oms_fault_events_total{event="outbox_again"}' in (await client.get("/metrics")).text
     assert (await _row(db, row.id)).attempts == 2
     await run_jobs()
     assert (await _row(db, row.id)).done_at is not None

@@ -10,6 +10,7 @@ from app.db import get_db, tenant_session
 from app.fulfillment.models import FulfillmentStatus
 from app.orders.models import Order, OrderStatus
 from app.outbox import OutboxMessage
+from app.redis import get_redis
 from app.routing import jobs
 from tests.factories import tenant_ref
 from tests.routing_support import (
@@ -27,8 +28,15 @@ from tests.routing_support import (
 
 
 async def sweep() -> dict[str, int]:
-    """What the worker's cron runs."""
-    return await jobs.stuck_order_sweep({"db": get_db()})
+    """What the worker's cron runs (with the worker's Redis, where it counts for /metrics)."""
+    return await jobs.stuck_order_sweep({"db": get_db(), "redis": await get_redis()})
+
+
+async def counted(client, event: str) -> int:
+    """``oms_fault_events_total{event=...}`` as the API's /metrics shows it."""
+    text = (await client.get("/metrics")).text
+    prefix = f'oms_fault_events_total{{event="{event}"}} '
+    return next((int(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix)), 0)
 
 
 async def lose_for_good(ref, job: str) -> None:
@@ -70,7 +78,7 @@ async def stuck_events(ref, order_id: int) -> list[str]:
 
 
 async def test_a_reserved_order_with_no_job_left_is_re_driven_once_and_routed_once(
-    db, tenant_a, tenant_b, run_jobs, settings_env
+    db, client, tenant_a, tenant_b, run_jobs, settings_env
 ):
     settings_env(STUCK_AFTER="reserved=60,routed=60")
     a, b = await tenant_ref(tenant_a.slug), await tenant_ref(tenant_b.slug)
@@ -86,8 +94,10 @@ async def test_a_reserved_order_with_no_job_left_is_re_driven_once_and_routed_on
     assert (await sweep()).get("route", 0) == 0, "not stuck for 60 s yet"
     for ref in (a, b):
         await age(ref, stuck[ref.id], 61)
+    before = await counted(client, "stuck_route")
     outcomes = await sweep()
     assert outcomes["route"] >= 2
+    assert await counted(client, "stuck_route") == before + outcomes["route"]
     for ref in (a, b):  # each tenant's order re-driven in its own schema, through its own outbox row
         assert await pending(ref, "route_order") == 1
         [message] = await stuck_events(ref, stuck[ref.id])

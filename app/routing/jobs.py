@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from app import fault_metrics
 from app.db import get_db
 from app.outbox import job_tenant
 from app.routing import service
@@ -28,6 +29,7 @@ async def stuck_order_sweep(ctx) -> dict[str, int]:
     from app.routing import stuck
 
     outcomes = await stuck.sweep(ctx.get("db") or get_db())
+    await fault_metrics.count(ctx.get("redis"), "stuck", outcomes)
     if outcomes:
         log.info("stuck-order sweep: %s", dict(outcomes))
     return dict(outcomes)
