@@ -77,7 +77,8 @@ def job(
             result = await coroutine(ctx, *args, **kwargs)
         except Exception as exc:
             if not is_transient(exc):
-                _ran(ctx, kwargs)
+                if not isinstance(exc, Retry):  # arq runs it again: not done yet
+                    _ran(ctx, kwargs)
                 raise
             delay = retry_delay(ctx.get("job_try") or 1)
             log.warning(
