@@ -223,8 +223,11 @@ class DoneMarks:
         return len(ids)
 
 
+LEASE_BATCH = 200
+
+
 async def relay_expired(
-    db: Database, redis: ArqRedis, *, queue_name: str, lease_s: float, batch: int = 200
+    db: Database, redis: ArqRedis, *, queue_name: str, lease_s: float, batch: int = LEASE_BATCH
 ) -> dict[str, int]:
     """Rows handed over more than ``lease_s`` ago whose job is not known to have run: hand them over
     again under the same job id. arq refuses one still queued or running (its lease is renewed) or
@@ -313,8 +316,10 @@ async def run_relay(
                     await done.write(db)
                 n = await relay_once(db, redis, queue_name=queue_name, outage=outage)
                 if not outage.down and asyncio.get_running_loop().time() >= next_check:
+                    looked = await relay_expired(db, redis, queue_name=queue_name, lease_s=lease_s)
                     next_check = asyncio.get_running_loop().time() + check_every
-                    await relay_expired(db, redis, queue_name=queue_name, lease_s=lease_s)
+                    if sum(looked.values()) >= LEASE_BATCH:  # more may be due (Redis lost thousands):
+                        next_check, n = 0.0, n + 1  # look again next cycle, without the idle wait
             except Exception:
                 log.exception("outbox relay failed; retrying")
                 n = 0
