@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from app.activity.models import ActivityEvent
 from app.config import get_settings
 from app.db import TenantRef
-from app.outbox import OutboxMessage, job_id, relay_expired, relay_once
+from app.outbox import OutboxMessage, enqueue, job_id, relay_expired, relay_once
 from tenants.models import Tenant
 
 
@@ -83,3 +83,13 @@ async def test_a_job_that_ran_is_done_and_a_lost_done_mark_does_not_run_it_again
     assert (await _row(db, row.id)).done_at is not None
     await run_jobs()
     assert await _activity(db, tenant) == 1
+
+
+async def test_a_job_that_failed_for_good_is_done(db, redis, tenant_a, run_jobs):
+    tenant, _ = await _provisioning(db, tenant_a.slug)
+    ref = TenantRef(tenant.id, tenant.schema_name)
+    async with db.tenant_session(ref) as session:  # an order that does not exist: the job raises
+        row = await enqueue(session, "route_order", tenant_id=tenant.id, order_id=987654321)
+    await run_jobs()
+    failed = await _row(db, row.id)
+    assert failed.sent_at is not None and failed.done_at is not None, "arq will not run it again"
