@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app import fault_metrics, outbox
 from app.api.schema import schema
 from app.api.view import GraphQLView
 from app.api.webhooks import channel_webhook, fulfilment_webhook
@@ -131,7 +132,19 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """This process's metrics, then the worker's fault counters and the outbox's state
+    (``app.fault_metrics``)."""
+    rows = redis = None
+    try:  # either may be down: the rest of the metrics still answer
+        rows = await asyncio.wait_for(outbox.row_counts(get_db()), timeout=2)
+    except Exception as exc:
+        log.warning("outbox gauges unavailable: %s", type(exc).__name__)
+    try:
+        redis = await get_redis()
+    except Exception as exc:
+        log.warning("fault counters unavailable: %s", type(exc).__name__)
+    faults = await fault_metrics.render(redis, rows)
+    return PlainTextResponse(generate_latest() + faults, media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(*, manage_resources: bool = True) -> Starlette:

@@ -76,6 +76,16 @@ class Settings:
     outbound_allow: tuple[str, ...] = ()
     invitation_ttl_s: int = 7 * 86400  # how long an invitation's token can be accepted
     data_dir: Path = field(default=PROJECT_ROOT / ".oms")
+    # An outbox row handed to Redis but whose job has not run after this long is handed over again
+    # (``app.outbox``): a Redis that restarted empty lost it.
+    outbox_lease_s: float = 120.0
+    # Orders sitting in these statuses longer than this (seconds) with no job pending are re-driven by
+    # the stuck-order sweep (``app.routing.stuck``), which runs every ``stuck_sweep_every_s``.
+    stuck_after_s: dict[str, float] = field(default_factory=dict)
+    stuck_sweep_every_s: int = 60
+    # Timeout of the jobs on an order's way (``app.worker.SHORT_JOB_S``); a killed worker's job waits it
+    # out (+10 s) before another worker may run it.
+    short_job_s: float = 30.0
 
     @property
     def is_dev(self) -> bool:
@@ -109,4 +119,17 @@ def get_settings() -> Settings:
         outbound_allow=_list("OUTBOUND_ALLOW"),
         invitation_ttl_s=_int("INVITATION_TTL", 7 * 86400),
         data_dir=Path(_env("DATA_DIR", str(PROJECT_ROOT / ".oms"))),
+        outbox_lease_s=float(_env("OUTBOX_LEASE_S", "120")),
+        stuck_after_s=_durations("STUCK_AFTER", {"reserved": 600.0, "routed": 900.0}),
+        stuck_sweep_every_s=_int("STUCK_SWEEP_EVERY_S", 60),
+        short_job_s=float(_env("SHORT_JOB_S", "30")),
     )
+
+
+def _durations(name: str, defaults: dict[str, float]) -> dict[str, float]:
+    """``OMS_<name>=reserved=600,routed=900``: seconds by key, over the defaults (``key=0`` drops one)."""
+    values = dict(defaults)
+    for part in _list(name):
+        key, _, seconds = part.partition("=")
+        values[key.strip()] = float(seconds)
+    return {key: seconds for key, seconds in values.items() if seconds > 0}

@@ -35,9 +35,9 @@ from app.fulfillment.jobs import (
 from app.inventory.jobs import sync_channel_stock
 from app.logs import configure_logging
 from app.orders.jobs import inbox_sweep, resume_waiting_orders, run_order_automation
-from app.outbox import run_relay
+from app.outbox import DoneMarks, run_relay
 from app.redis import REDIS_DOWN, RedisOutage, is_redis_down, redis_settings
-from app.routing.jobs import route_order
+from app.routing.jobs import route_order, stuck_order_sweep
 
 log = logging.getLogger("app.worker")
 
@@ -53,8 +53,8 @@ RETRY_MAX_S = 30.0
 # release, accept/pick-up expiry, re-route, automations, connector messages) and a new tenant's
 # provisioning touch a few rows and make at most one HTTP call (10 s, connectors.TIMEOUT_S): SHORT. Jobs
 # over many rows or remote calls (channel stock sync, a page of waiting orders, a location's outage)
-# and the sweeps: LONG.
-SHORT_JOB_S = 30.0
+# and the sweeps: LONG. SHORT is OMS_SHORT_JOB_S (default 30 s), read when this module is imported.
+SHORT_JOB_S = get_settings().short_job_s
 LONG_JOB_S = 120.0
 
 
@@ -66,16 +66,19 @@ def retry_delay(job_try: int) -> float:
 def job(
     coroutine: Callable[..., Awaitable[Any]], *, timeout_s: float, max_tries: int = MAX_TRIES
 ) -> Function:
-    """An arq function for a job: transient database errors retry it with back-off, and a killed
-    worker holds it back for its own timeout (+10 s), not the longest one."""
+    """An arq function for a job: transient database errors retry it with back-off, a killed worker
+    holds it back for its own timeout (+10 s), not the longest one, and a job that ran (returned, or
+    failed for good) has its outbox row marked done (``app.outbox.DoneMarks``)."""
 
     @functools.wraps(coroutine)
     async def run(ctx: dict, *args: Any, **kwargs: Any) -> Any:
         await _hold_in_progress(ctx, timeout_s)
         try:
-            return await coroutine(ctx, *args, **kwargs)
+            result = await coroutine(ctx, *args, **kwargs)
         except Exception as exc:
             if not is_transient(exc):
+                if not isinstance(exc, Retry):  # arq runs it again: not done yet
+                    _ran(ctx, kwargs)
                 raise
             delay = retry_delay(ctx.get("job_try") or 1)
             log.warning(
@@ -87,8 +90,16 @@ def job(
                 delay,
             )
             raise Retry(defer=delay) from exc
+        _ran(ctx, kwargs)
+        return result
 
     return func(run, name=coroutine.__name__, timeout=timeout_s, max_tries=max_tries)
+
+
+def _ran(ctx: dict, kwargs: dict[str, Any]) -> None:
+    marks, outbox_id = ctx.get("outbox_done"), kwargs.get("outbox_id")
+    if marks is not None and outbox_id is not None:
+        marks.add(outbox_id)
 
 
 async def _hold_in_progress(ctx: dict, timeout_s: float) -> None:
@@ -125,13 +136,29 @@ CRON_JOBS = [
 ]
 
 
+def _every(seconds: int) -> set[int] | int:
+    """arq's ``second=`` for a cron every ``seconds`` (whole minutes: once a minute, at second 15)."""
+    return set(range(0, 60, seconds)) if 0 < seconds < 60 else 15
+
+
+def cron_jobs() -> list:
+    """The crons; the stuck-order sweep's period comes from ``OMS_STUCK_SWEEP_EVERY_S``."""
+    every = get_settings().stuck_sweep_every_s
+    stuck = cron(
+        stuck_order_sweep, name="stuck_order_sweep", second=_every(every), unique=True, timeout=LONG_JOB_S
+    )
+    return [*CRON_JOBS, stuck]
+
+
 async def startup(ctx: dict) -> None:
     # A worker embedded in a process that already has a Database (oms dev, tests) must not close it.
     ctx["owns_db"] = not db_ready()
     ctx["db"] = db = init_db()
     ctx["relay_stop"] = stop = asyncio.Event()
+    ctx["outbox_done"] = done = DoneMarks()
     ctx["relay"] = asyncio.create_task(
-        run_relay(db, ctx["redis"], queue_name=get_settings().queue_name, stop=stop), name="outbox-relay"
+        run_relay(db, ctx["redis"], queue_name=get_settings().queue_name, stop=stop, done=done),
+        name="outbox-relay",
     )
 
 
@@ -146,7 +173,7 @@ class WorkerSettings:
     """arq settings; Redis and the queue name come from OMS_* at run time (see make_worker)."""
 
     functions = FUNCTIONS
-    cron_jobs = CRON_JOBS
+    cron_jobs = CRON_JOBS  # the fixed ones; make_worker adds the stuck-order sweep (cron_jobs())
     on_startup = startup
     on_shutdown = shutdown
     max_jobs = 20
@@ -239,7 +266,7 @@ def make_worker(*, burst: bool = False, handle_signals: bool = True, **overrides
     return OmsWorker(
         functions=WorkerSettings.functions,
         # A burst worker (tests, one-off drains) runs what is queued and stops: no periodic sweep.
-        cron_jobs=[] if burst else WorkerSettings.cron_jobs,
+        cron_jobs=[] if burst else cron_jobs(),
         on_startup=startup,
         on_shutdown=shutdown,
         redis_settings=redis_settings(),

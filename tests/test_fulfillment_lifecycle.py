@@ -394,6 +394,7 @@ def test_the_sweep_runs_every_minute_in_the_long_running_worker_only():
     assert [c.name for c in make_worker(handle_signals=False).cron_jobs] == [
         "fulfilment_sweep",
         "inbox_sweep",
+        "stuck_order_sweep",
     ]
     assert make_worker(burst=True, handle_signals=False).cron_jobs == []
 

@@ -70,22 +70,25 @@ async def sweep_tenant(db: Database, ref: TenantRef, *, now: datetime | None = N
     return outcomes
 
 
-async def sweep(db: Database, *, now: datetime | None = None) -> Counter:
-    """Every active tenant's overdue items (``now``: a test's clock; default the database's)."""
+async def active_tenants(db: Database) -> list[TenantRef]:
+    """The tenants a sweep visits, in id order."""
     from tenants.models import Tenant, TenantStatus  # the control plane imports app
 
     async with db.control_session() as session:
-        tenants = (
-            await session.execute(
-                select(Tenant.id, Tenant.schema_name)
-                .where(Tenant.status == TenantStatus.active)
-                .order_by(Tenant.id)
-            )
-        ).all()
+        rows = await session.execute(
+            select(Tenant.id, Tenant.schema_name)
+            .where(Tenant.status == TenantStatus.active)
+            .order_by(Tenant.id)
+        )
+        return [TenantRef(tenant_id, schema) for tenant_id, schema in rows.all()]
+
+
+async def sweep(db: Database, *, now: datetime | None = None) -> Counter:
+    """Every active tenant's overdue items (``now``: a test's clock; default the database's)."""
     total: Counter = Counter()
-    for tenant_id, schema in tenants:
+    for ref in await active_tenants(db):
         try:
-            total += await sweep_tenant(db, TenantRef(tenant_id, schema), now=now)
+            total += await sweep_tenant(db, ref, now=now)
         except Exception:  # e.g. a tenant whose schema is mid-migration: the others still get swept
-            log.exception("fulfilment sweep of tenant %s failed", tenant_id)
+            log.exception("fulfilment sweep of tenant %s failed", ref.id)
     return total

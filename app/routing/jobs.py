@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from app import fault_metrics
 from app.db import get_db
 from app.outbox import job_tenant
 from app.routing import service
@@ -21,3 +22,14 @@ async def route_order(ctx, *, outbox_id: int, tenant_id: int, order_id: int) -> 
         outcome = await service.route_order(session, order_id, job_key=f"outbox:{outbox_id}")
     log.info("route_order %s (outbox %s): %s", order_id, outbox_id, outcome.status)
     return outcome.status
+
+
+async def stuck_order_sweep(ctx) -> dict[str, int]:
+    """arq cron: re-drive orders that sat in a waiting state too long (``app.routing.stuck``)."""
+    from app.routing import stuck
+
+    outcomes = await stuck.sweep(ctx.get("db") or get_db())
+    await fault_metrics.count(ctx.get("redis"), "stuck", outcomes)
+    if outcomes:
+        log.info("stuck-order sweep: %s", dict(outcomes))
+    return dict(outcomes)

@@ -10,8 +10,10 @@ release jobs of its fulfilment orders gone). Asking again re-drives exactly the 
 * fulfilment orders still ``pending`` (never handed to their location): their release jobs.
 
 A job counts as waiting while its outbox row is unsent; then nothing is added (asking twice has one
-effect). A row sent but lost in Redis looks like one that ran; both jobs are idempotent, so re-driving
-next to a job still running has one effect too. Anything else is refused with ``NOT_ROUTABLE`` and the
+effect). A row handed to Redis but not done may be queued or lost there (the outbox lease hands a lost
+one over again); asking does not wait for that: both jobs are idempotent, so re-driving next to a job
+still queued or running has one effect too. The stuck-order sweep (``stuck.py``) re-drives through here
+too. Anything else is refused with ``NOT_ROUTABLE`` and the
 reason: a status routing does not apply to, presale stock still awaited, everything handed over.
 """
 
