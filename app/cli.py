@@ -216,9 +216,9 @@ async def _import_orders_file(args, data: bytes, mapping: dict | None) -> int:
 
 
 async def _inbox(args) -> int:
+    from app import inbox_replay
     from app.db import close_db
     from app.errors import UserError
-    from app.orders import inbox_replay
 
     db = _db()
     try:

@@ -24,6 +24,7 @@ from app.activity.jobs import tenant_provisioned
 from app.config import get_settings
 from app.db import close_db, db_ready, init_db, is_transient
 from app.fulfillment.jobs import (
+    cancel_fulfilment,
     deliver_connector_message,
     fulfilment_accept_timeout,
     fulfilment_sweep,
@@ -32,9 +33,10 @@ from app.fulfillment.jobs import (
     release_fulfilment,
     reroute_fulfilment,
 )
+from app.inbox_replay import inbox_sweep
 from app.inventory.jobs import sync_channel_stock
 from app.logs import configure_logging
-from app.orders.jobs import inbox_sweep, resume_waiting_orders, run_order_automation
+from app.orders.jobs import resume_waiting_orders, run_order_automation
 from app.outbox import DoneMarks, run_relay
 from app.redis import REDIS_DOWN, RedisOutage, is_redis_down, redis_settings
 from app.routing.jobs import route_order, stuck_order_sweep
@@ -122,6 +124,7 @@ FUNCTIONS = [
     job(resume_waiting_orders, timeout_s=LONG_JOB_S),
     job(route_order, timeout_s=SHORT_JOB_S),
     job(release_fulfilment, timeout_s=SHORT_JOB_S),
+    job(cancel_fulfilment, timeout_s=SHORT_JOB_S),
     job(fulfilment_accept_timeout, timeout_s=SHORT_JOB_S),
     job(reroute_fulfilment, timeout_s=SHORT_JOB_S),
     job(location_outage, timeout_s=LONG_JOB_S),

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from app import signing
+from app import inbox_replay, signing
 from app.db import control_session, get_db, tenant_session
 from app.errors import UserError
 from app.fulfillment import connectors
@@ -18,7 +18,6 @@ from app.fulfillment import jobs as fulfilment_jobs
 from app.fulfillment import service as fulfillment
 from app.fulfillment.models import ConnectorDelivery, DeliveryStatus, FulfillmentStatus
 from app.inbox import InboxMessage
-from app.orders import inbox_replay
 from app.orders.models import Order, OrderStatus
 from app.outbox import OutboxMessage
 from tests.factories import tenant_ref

@@ -8,9 +8,10 @@ import json
 import pytest
 from strawberry.relay import GlobalID
 
+from app import inbox_replay
 from app.db import get_db
 from app.errors import NotFound, UserError
-from app.orders import doors, inbox_replay
+from app.orders import doors
 from tests.catalog_ops import UPDATE_CHANNEL
 from tests.cli_support import oms
 from tests.door_support import count_orders, fixture, inbox_row, make_webhook_channel, oms_headers, post

@@ -8,10 +8,10 @@ import secrets
 import pytest
 from sqlalchemy import select
 
+from app import inbox_replay
 from app.channels.models import Channel
 from app.db import get_db, tenant_session
 from app.errors import NotFound
-from app.orders import inbox_replay
 from app.orders.csv_import import import_orders_csv
 from app.orders.models import Order
 from tests.cli_support import oms

@@ -13,9 +13,10 @@ import time
 from sqlalchemy import func, select
 from strawberry.relay import GlobalID
 
+from app import inbox_replay
 from app.db import control_session, get_db, tenant_session
 from app.inbox import InboxMessage
-from app.orders import doors, inbox_replay
+from app.orders import doors
 from app.orders.models import Order
 from tests.catalog_ops import UPDATE_CHANNEL
 from tests.door_support import (
@@ -343,7 +344,7 @@ async def test_the_inbox_sweep_replays_stale_received_payloads_each_in_its_own_t
     from sqlalchemy import update
 
     from app import inbox
-    from app.orders.jobs import inbox_sweep
+    from app.inbox_replay import inbox_sweep
 
     a, b = await make_tenant("a"), await make_tenant("b")
     (_, a_channel), (_, b_channel) = [await make_webhook_channel(gql, t) for t in (a, b)]

@@ -436,7 +436,11 @@ async def test_stock_taken_while_routing_is_decided_again(tenant_a, run_jobs, mo
     await assert_ledger(ref)
 
 
-async def test_an_order_cancelled_before_release_is_never_sent(gql, tenant_a, connector_server):
+@pytest.mark.parametrize("first", ["cancel_job", "release_job"])
+async def test_an_order_cancelled_before_release_is_never_sent(gql, tenant_a, connector_server, first):
+    """Orders ask fulfilment to cancel through the outbox (``cancel_fulfilment``): the network's units
+    are free at once, the location's when the job runs; a release job that comes first sends nothing
+    either, and whichever runs second finds nothing left to do."""
     from app.fulfillment import jobs as fulfilment_jobs
     from app.orders import service as orders
 
@@ -449,16 +453,37 @@ async def test_an_order_cancelled_before_release_is_never_sent(gql, tenant_a, co
     [fo] = await fulfillment_orders(ref, order_id)
     async with tenant_session(ref) as session:
         await orders.cancel(session, order_id, reason="buyer cancelled", actor="ops")
-    # Cancelling takes the units off the location at once, not only when a release job comes by.
-    [fo] = await fulfillment_orders(ref, order_id)
     gloves = shop.materials["SKU-2002"]
-    assert fo.status is FulfillmentStatus.cancelled
-    assert (await level(ref, chengdu, gloves)).reserved == 0
+    async with tenant_session(ref) as session:
+        assert (await session.get(NetworkStock, gloves)).reserved == 0, "the network's units are free at once"
+    async with get_db().control_session() as session:
+        [cancel_row] = (
+            await session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.tenant_id == ref.id, OutboxMessage.job == "cancel_fulfilment"
+                )
+            )
+        ).all()
+    assert cancel_row.kwargs["order_id"] == order_id
     await assert_ledger(ref)
-    outcome = await fulfilment_jobs.release_fulfilment(
-        {}, outbox_id=10**9 + 4, tenant_id=ref.id, fulfillment_order_id=fo.id
-    )
-    assert outcome == "closed" and connector_server.requests == []  # already cancelled with the order
+
+    async def cancel_job() -> int:
+        return await fulfilment_jobs.cancel_fulfilment(
+            {}, outbox_id=cancel_row.id, **cancel_row.kwargs, tenant_id=ref.id
+        )
+
+    async def release_job() -> str:
+        return await fulfilment_jobs.release_fulfilment(
+            {}, outbox_id=10**9 + 4, tenant_id=ref.id, fulfillment_order_id=fo.id
+        )
+
+    if first == "cancel_job":
+        assert await cancel_job() == 1
+        assert await release_job() == "closed"
+    else:
+        assert await release_job() == "order_cancelled"
+        assert await cancel_job() == 0
+    assert connector_server.requests == []
     [fo] = await fulfillment_orders(ref, order_id)
     assert fo.status is FulfillmentStatus.cancelled
     assert (await level(ref, chengdu, gloves)).reserved == 0

@@ -36,6 +36,19 @@ async def release_fulfilment(
     return outcome
 
 
+async def cancel_fulfilment(
+    ctx, *, outbox_id: int, tenant_id: int, order_id: int, reason: str, actor: str = "system"
+) -> int:
+    """An order was cancelled (``orders.service.cancel_order``): cancel its fulfilment orders not
+    shipped yet, the units back from their locations, the locations told (``service.cancel_open``).
+    Idempotent: a second run finds none open."""
+    cancelled = await _in_tenant(
+        tenant_id, lambda session: service.cancel_cancelled_order(session, order_id, reason, actor)
+    )
+    log.info("cancel_fulfilment of order %s (outbox %s): %s", order_id, outbox_id, cancelled)
+    return cancelled
+
+
 async def fulfilment_accept_timeout(ctx, *, outbox_id: int, tenant_id: int, fulfillment_order_id: int) -> str:
     """A store's time to accept is up: take the fulfilment order away and route it again, unless it was
     accepted meanwhile (``timeouts.expire_acceptance``; idempotent under the order's lock)."""

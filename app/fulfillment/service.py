@@ -230,10 +230,20 @@ async def release(session: AsyncSession, fo_id: int, *, attempt: int | None = No
     return "failed"
 
 
+async def cancel_cancelled_order(session: AsyncSession, order_id: int, reason: str, actor: str) -> int:
+    """The ``cancel_fulfilment`` job: cancel the open fulfilment orders of an order that was cancelled
+    (an order cancelled and no longer so, impossible today, keeps them)."""
+    order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+    if order is None or order.status is not OrderStatus.cancelled:
+        return 0
+    return await cancel_open(session, order, reason=reason, actor=actor)
+
+
 async def cancel_open(session: AsyncSession, order: Order, *, reason: str, actor: str) -> int:
     """Cancel the order's fulfilment orders not shipped yet, their units back to the network reservation
     (``reservations.release`` gives those back, before or after this: the sums agree either way).
-    Returns how many were cancelled. ``orders.service.cancel_order`` calls it; ``release`` too, for an
+    Returns how many were cancelled. The ``cancel_fulfilment`` job calls it for a cancelled order;
+    ``release`` too, for an
     order cancelled before its fulfilment orders were handed over. Locations that had one are told
     (``notices``)."""
     fos = (

@@ -236,7 +236,7 @@ def process_later(
     db: Database, ref: ChannelRef, inbox_id: int, body: bytes, headers: dict[str, str], actor: str
 ) -> None:
     """Process a stored payload after its sender has been answered (a webhook at ``?ack=stored``). Should
-    this process die first, the row is still ``received`` and the inbox sweep (``orders.inbox_sweep``)
+    this process die first, the row is still ``received`` and the inbox sweep (``app.inbox_replay``)
     replays it."""
 
     async def run() -> None:

@@ -7,7 +7,6 @@ from datetime import datetime
 
 from app.db import get_db
 from app.orders import service, waiting
-from app.orders.inbox_sweep import replay_stale
 from app.outbox import job_tenant
 
 log = logging.getLogger(__name__)
@@ -59,11 +58,3 @@ async def resume_waiting_orders(
         "; more to follow" if result.follow_up else "",
     )
     return result.count
-
-
-async def inbox_sweep(ctx) -> dict[str, int]:
-    """arq cron, every minute: replay channel payloads stored but never processed."""
-    outcomes = await replay_stale(ctx.get("db") or get_db())
-    if outcomes:
-        log.info("inbox sweep: %s", dict(outcomes))
-    return dict(outcomes)

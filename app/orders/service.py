@@ -16,7 +16,6 @@ from app import outbox
 from app.customers.identity import address_key, fingerprint, tenant_hash
 from app.db import session_tenant
 from app.errors import NotFound, UserError
-from app.fulfillment import service as fulfillment
 from app.inventory import reservations
 from app.orders import lines, states, timeline
 from app.orders.models import Automation, Order, OrderHold, OrderLine, OrderStatus
@@ -228,10 +227,21 @@ async def cancel(session: AsyncSession, order_id: int, *, reason: str, actor: st
 
 
 async def cancel_order(session: AsyncSession, order: Order, *, reason: str, actor: str) -> None:
-    """Cancel and give back every unit reserved for the order (idempotent on the reservation)."""
+    """Cancel and give back every unit reserved for the order (idempotent on the reservation).
+
+    The order's open fulfilment orders are cancelled by fulfilment, asked through the outbox in this
+    transaction (job ``cancel_fulfilment``): orders sits below fulfilment and never calls into it. The
+    units a location holds for the order go back to it then; the network's availability is given back
+    here at once (``network_stock`` counts location reservations too, so the sums agree either way)."""
     states.check(OrderStatus(order.status), OrderStatus.cancelled)
-    # Units already moved onto a location go back to the network first, then all of it is released.
-    await fulfillment.cancel_open(session, order, reason=reason or "order cancelled", actor=actor)
+    await outbox.enqueue(
+        session,
+        "cancel_fulfilment",
+        tenant_id=session_tenant(session).id,
+        order_id=order.id,
+        reason=(reason or "order cancelled")[:500],
+        actor=actor[:200],
+    )
     released = await reservations.release(
         session, reservation_reference(order), actor=actor, reason=reason or "order cancelled"
     )

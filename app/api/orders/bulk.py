@@ -16,6 +16,7 @@ from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from app import inbox_replay
 from app.api.errors import UserErrorType, user_errors
 from app.api.orders.common import WRITE, actor_name, need_row
 from app.api.orders.inbox import InboxStatusEnum, tenant_inbox_id
@@ -24,7 +25,7 @@ from app.api.orders.types import OrderNode, OrderStatusEnum, status_of
 from app.channels.models import Channel
 from app.errors import NotFound, UserError
 from app.inbox import InboxStatus
-from app.orders import csv_import, doors, inbox_replay
+from app.orders import csv_import, doors
 from app.orders.doors import DoorResult
 
 MAX_ORDERS = 1000
