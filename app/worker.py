@@ -58,10 +58,11 @@ RETRY_MAX_S = 30.0
 # and the sweeps: LONG. SHORT is OMS_SHORT_JOB_S (default 30 s), read when this module is imported.
 SHORT_JOB_S = get_settings().short_job_s
 LONG_JOB_S = 120.0
+OWN_TIMEOUT = 0.8  # share of a job's timeout after which it gives up and is retried (arq's fails it)
 
 
 def retry_delay(job_try: int) -> float:
-    """Seconds before try ``job_try + 1`` of a job that met a transient database error."""
+    """Seconds before try ``job_try + 1`` of a job that met a transient error (or its timeout)."""
     return min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** max(job_try - 1, 0))
 
 
@@ -70,21 +71,27 @@ def job(
 ) -> Function:
     """An arq function for a job: transient database errors retry it with back-off, a killed worker
     holds it back for its own timeout (+10 s), not the longest one, and a job that ran (returned, or
-    failed for good) has its outbox row marked done (``app.outbox.DoneMarks``)."""
+    failed for good) has its outbox row marked done (``app.outbox.DoneMarks``).
+
+    A job that runs past OWN_TIMEOUT of ``timeout_s`` (a starved CPU, a lock held long) is cancelled
+    here, its transaction rolled back, and retried with back-off like a transient error; arq's timeout
+    (``timeout_s``) only catches a job that ignores cancellation. Left to arq, a timed-out job fails for
+    good and its order waits for the stuck-order sweep."""
 
     @functools.wraps(coroutine)
     async def run(ctx: dict, *args: Any, **kwargs: Any) -> Any:
         await _hold_in_progress(ctx, timeout_s)
         try:
-            result = await coroutine(ctx, *args, **kwargs)
+            async with asyncio.timeout(timeout_s * OWN_TIMEOUT):
+                result = await coroutine(ctx, *args, **kwargs)
         except Exception as exc:
-            if not is_transient(exc):
+            if not (is_transient(exc) or isinstance(exc, TimeoutError)):
                 if not isinstance(exc, Retry):  # arq runs it again: not done yet
                     _ran(ctx, kwargs)
                 raise
             delay = retry_delay(ctx.get("job_try") or 1)
             log.warning(
-                "%s: transient database error (%s), try %s of %s, again in %.1f s",
+                "%s: transient error (%s), try %s of %s, again in %.1f s",
                 coroutine.__name__,
                 type(exc).__name__,
                 ctx.get("job_try"),

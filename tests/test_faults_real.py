@@ -136,7 +136,7 @@ async def test_a_worker_killed_in_the_middle_of_a_batch_leaves_every_order_route
     async def all_routed() -> bool:
         return await routed(ref, orders) == len(orders)
 
-    await wait_until(all_routed, "every order to be routed after the restart", within_s=40)
+    await wait_until(all_routed, "every order to be routed after the restart", within_s=120)
     await asyncio.sleep(1)  # a duplicate run would show up now
     await assert_each_routed_once(ref, orders)
 
@@ -177,7 +177,7 @@ async def test_jobs_lost_in_a_redis_that_restarted_empty_still_route_every_order
         async def all_routed() -> bool:
             return await routed(ref, orders) == len(orders)
 
-        await wait_until(all_routed, f"every order to be routed by the {recovered_by}", within_s=30)
+        await wait_until(all_routed, f"every order to be routed by the {recovered_by}", within_s=120)
         await asyncio.sleep(1)
         await assert_each_routed_once(ref, orders)
         async with tenant_session(ref) as session:
@@ -306,7 +306,7 @@ async def test_database_backends_terminated_while_the_worker_routes_leave_every_
     async def all_routed() -> bool:
         return await routed(ref, orders) == len(orders)
 
-    await wait_until(all_routed, "every order to be routed", within_s=40)
+    await wait_until(all_routed, "every order to be routed", within_s=120)
     assert worker.poll() is None, "the worker must survive its connections being cut"
     await asyncio.sleep(1)
     await assert_each_routed_once(ref, orders)

@@ -273,3 +273,37 @@ async def test_a_refused_connection_is_transient_and_a_broken_query_is_not(db):
         raise ValueError("a domain error") from twin.value
     except ValueError as domain:
         assert not is_transient(domain)  # raised while handling a race, but not one itself
+
+
+async def test_a_job_past_its_own_timeout_is_retried_not_failed_for_good(tenant_a, redis):
+    """A route job blocked longer than its timeout (here a lock; in life a starved CPU) is cancelled,
+    rolled back and retried, instead of failing for good and leaving its order for the stuck sweep."""
+    ref, order_id = await reserved_order(tenant_a, "SLOW")
+    outbox = await route_job(ref, order_id)
+    queue = f"{get_settings().queue_name}:slow:{secrets.token_hex(3)}"
+    job_key = f"slow:{secrets.token_hex(4)}"
+    kwargs = {"outbox_id": outbox.id, "tenant_id": ref.id, "order_id": order_id}
+    assert await ArqRedis(connection_pool=redis.connection_pool).enqueue_job(
+        "route_order", _job_id=job_key, _queue_name=queue, **kwargs
+    )
+    worker = Worker(
+        functions=[job(routing_jobs.route_order, timeout_s=2)],
+        redis_settings=redis_settings(),
+        queue_name=queue,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.05,
+    )
+    locker = await injector()
+    try:
+        await lock_order(locker, ref.schema_name, order_id)
+        running = asyncio.create_task(worker.main())
+        await asyncio.sleep(2.5)  # past the first try's own timeout (1.6 s), inside arq's (2 s)
+        await locker.execute("ROLLBACK")
+        await asyncio.wait_for(running, 60)
+    finally:
+        await worker.close()
+        await locker.close()
+    info = await Job(job_key, redis, _queue_name=queue).result_info()
+    assert info is not None and info.success and info.job_try >= 2, info
+    await routed_once(ref, order_id)
